@@ -1,0 +1,153 @@
+package mailstore
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// NormalizeMailboxName checks a mailbox name and returns its canonical form:
+// INBOX in any case (and as a hierarchy root) becomes "INBOX" (RFC 9051
+// section 5.1: INBOX is case-insensitive), no leading, trailing or doubled
+// separators, valid UTF-8 without control characters.
+func NormalizeMailboxName(name string) (string, error) {
+	if name == "" || !utf8.ValidString(name) {
+		return "", fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	if strings.HasPrefix(name, Separator) || strings.HasSuffix(name, Separator) || strings.Contains(name, Separator+Separator) {
+		return "", fmt.Errorf("%w: %q: empty hierarchy level", ErrInvalidName, name)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "", fmt.Errorf("%w: %q: control character", ErrInvalidName, name)
+		}
+	}
+	if len(name) > 1000 {
+		return "", fmt.Errorf("%w: name too long", ErrInvalidName)
+	}
+	first, rest, hasRest := strings.Cut(name, Separator)
+	if strings.EqualFold(first, InboxName) {
+		if hasRest {
+			return InboxName + Separator + rest, nil
+		}
+		return InboxName, nil
+	}
+	return name, nil
+}
+
+// MatchPattern reports whether name matches a LIST pattern (RFC 9051
+// section 6.3.9): "*" matches any characters, "%" any characters but the
+// hierarchy separator. The pattern's INBOX prefix matches case-insensitively.
+func MatchPattern(pattern, name string) bool {
+	if p, err := NormalizeMailboxName(pattern); err == nil {
+		pattern = p
+	} else if len(pattern) >= len(InboxName) && strings.EqualFold(pattern[:len(InboxName)], InboxName) &&
+		(len(pattern) == len(InboxName) || strings.ContainsRune("/*%", rune(pattern[len(InboxName)]))) {
+		pattern = InboxName + pattern[len(InboxName):]
+	}
+	return match(pattern, name)
+}
+
+func match(p, s string) bool {
+	for len(p) > 0 {
+		switch p[0] {
+		case '*', '%':
+			wild := p[0]
+			p = p[1:]
+			for i := 0; i <= len(s); i++ {
+				if match(p, s[i:]) {
+					return true
+				}
+				if i < len(s) && wild == '%' && s[i] == Separator[0] {
+					return false
+				}
+			}
+			return false
+		default:
+			if len(s) == 0 || s[0] != p[0] {
+				return false
+			}
+			p, s = p[1:], s[1:]
+		}
+	}
+	return len(s) == 0
+}
+
+// Parent returns the parent name of a hierarchical name ("" at the top).
+func Parent(name string) string {
+	i := strings.LastIndex(name, Separator)
+	if i < 0 {
+		return ""
+	}
+	return name[:i]
+}
+
+var systemFlags = []string{FlagAnswered, FlagDeleted, FlagDraft, FlagFlagged, FlagSeen}
+
+// NormalizeFlags canonicalises a flag list: system flags in their standard
+// spelling (they are case-insensitive, RFC 9051 section 2.3.2), keywords as
+// given, duplicates (case-insensitively) removed, sorted. \Recent is dropped:
+// no client may set it.
+func NormalizeFlags(flags []string) []string {
+	out := make([]string, 0, len(flags))
+	seen := make(map[string]bool, len(flags))
+	for _, f := range flags {
+		if f == "" || strings.EqualFold(f, `\Recent`) {
+			continue
+		}
+		for _, sf := range systemFlags {
+			if strings.EqualFold(f, sf) {
+				f = sf
+				break
+			}
+		}
+		k := strings.ToLower(f)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// HasFlag reports whether flags holds f, case-insensitively.
+func HasFlag(flags []string, f string) bool {
+	for _, x := range flags {
+		if strings.EqualFold(x, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// ApplyFlags computes the new flag list for a STORE.
+func ApplyFlags(cur []string, mode StoreFlagsMode, flags []string) []string {
+	switch mode {
+	case FlagsReplace:
+		return NormalizeFlags(flags)
+	case FlagsAdd:
+		return NormalizeFlags(append(slices.Clone(cur), flags...))
+	default:
+		out := make([]string, 0, len(cur))
+		for _, f := range cur {
+			if !HasFlag(flags, f) {
+				out = append(out, f)
+			}
+		}
+		return NormalizeFlags(out)
+	}
+}
+
+// NormalizeAddress lower-cases an address and checks it has a local part
+// and a domain.
+func NormalizeAddress(addr string) (string, error) {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok || local == "" || domain == "" || strings.ContainsAny(addr, " \t\r\n<>") || strings.Contains(domain, "@") {
+		return "", fmt.Errorf("%w: address %q", ErrInvalidName, addr)
+	}
+	return addr, nil
+}

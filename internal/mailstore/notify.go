@@ -1,0 +1,83 @@
+package mailstore
+
+import "sync"
+
+// Notifier carries wake-ups: "account A has changes up to modseq M". It
+// never carries the changes themselves; a woken session reads the change
+// feed (Store.Changes). Losing a wake-up is therefore harmless as long as
+// the next one comes; coalescing many into one is the point.
+//
+// Backends call Notify after a commit. In one process Hub is the notifier;
+// the PostgreSQL backend forwards NOTIFYs from other nodes into a Hub.
+type Notifier interface {
+	Notify(accountID int64, modseq ModSeq)
+	Watch(accountID int64) *Watcher
+}
+
+// Watcher is one subscription. C receives a value (coalesced: capacity 1)
+// whenever the account changed after the watcher was made.
+type Watcher struct {
+	C <-chan struct{}
+
+	c         chan struct{}
+	hub       *Hub
+	accountID int64
+}
+
+// Close ends the subscription. Safe to call more than once.
+func (w *Watcher) Close() {
+	if w == nil || w.hub == nil {
+		return
+	}
+	w.hub.remove(w)
+}
+
+// Hub is the in-process Notifier.
+type Hub struct {
+	mu sync.Mutex
+	// watchers is guarded by mu; per account, the set of live watchers.
+	watchers map[int64]map[*Watcher]struct{}
+}
+
+// NewHub makes an empty hub.
+func NewHub() *Hub {
+	return &Hub{watchers: make(map[int64]map[*Watcher]struct{})}
+}
+
+// Watch subscribes to an account.
+func (h *Hub) Watch(accountID int64) *Watcher {
+	c := make(chan struct{}, 1)
+	w := &Watcher{C: c, c: c, hub: h, accountID: accountID}
+	h.mu.Lock()
+	set := h.watchers[accountID]
+	if set == nil {
+		set = make(map[*Watcher]struct{})
+		h.watchers[accountID] = set
+	}
+	set[w] = struct{}{}
+	h.mu.Unlock()
+	return w
+}
+
+func (h *Hub) remove(w *Watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if set := h.watchers[w.accountID]; set != nil {
+		delete(set, w)
+		if len(set) == 0 {
+			delete(h.watchers, w.accountID)
+		}
+	}
+}
+
+// Notify wakes every watcher of the account without blocking.
+func (h *Hub) Notify(accountID int64, _ ModSeq) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.watchers[accountID] {
+		select {
+		case w.c <- struct{}{}:
+		default: // already pending: coalesced
+		}
+	}
+}
