@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Mixed IMAP workload against Roost and Debian's Dovecot (maildir), same
+# machine, same run, same client (bench/imapload). Prints both figures and
+# the ratio. Needs root (installs dovecot-imapd; creates a vmail user).
+#   bash bench/imap-vs-dovecot.sh [duration] [clients...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10s}; shift || true
+CLIENTS=("${@:-1 50}")
+[ ${#CLIENTS[@]} -eq 1 ] && read -r -a CLIENTS <<<"${CLIENTS[0]}"
+NUSERS=50
+W=$(mktemp -d /tmp/roost-bench.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null; [ -f "$W/dovecot.pid" ] && kill "$(cat "$W/dovecot.pid")" 2>/dev/null; true' EXIT
+
+if ! command -v dovecot >/dev/null; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+  service dovecot stop >/dev/null 2>&1 || true
+fi
+id vmail >/dev/null 2>&1 || useradd -r -M -d /nonexistent -s /usr/sbin/nologin vmail
+
+go build -o "$W/roost" ./cmd/roost
+go build -o "$W/imapload" ./bench/imapload
+
+# --- Dovecot: maildir, passwd-file users, plaintext on loopback.
+mkdir -p "$W/dovecot/mail" "$W/dovecot/run"; chown -R vmail:vmail "$W/dovecot/mail"
+: >"$W/dovecot/users"
+for i in $(seq 0 $((NUSERS-1))); do echo "bench$i@bench.test:{PLAIN}benchpw" >>"$W/dovecot/users"; done
+cat >"$W/dovecot/dovecot.conf" <<CONF
+protocols = imap
+listen = 127.0.0.1
+base_dir = $W/dovecot/run
+log_path = $W/dovecot/log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:$W/dovecot/mail/%u
+mail_uid = vmail
+mail_gid = vmail
+first_valid_uid = 1
+passdb {
+  driver = passwd-file
+  args = $W/dovecot/users
+}
+userdb {
+  driver = static
+  args = uid=vmail gid=vmail home=$W/dovecot/mail/%u
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = 21143
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+CONF
+dovecot -c "$W/dovecot/dovecot.conf"
+sleep 1
+cp "$W/dovecot/run/master.pid" "$W/dovecot.pid" 2>/dev/null || true
+
+# --- Roost: embedded store.
+cat >"$W/roost.toml" <<CONF
+hostname = "bench.test"
+data_dir = "$W/roost-data"
+[listen]
+smtp = []
+submission = []
+submissions = []
+imap = ["127.0.0.1:21144"]
+imaps = []
+pop3 = []
+pop3s = []
+http = []
+CONF
+export ROOST_CONFIG="$W/roost.toml"
+"$W/roost" domain add bench.test
+for i in $(seq 0 $((NUSERS-1))); do echo benchpw | "$W/roost" user add "bench$i@bench.test" --password-stdin >/dev/null; done
+"$W/roost" serve >"$W/roost.log" 2>&1 &
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/21144) 2>/dev/null && break; sleep 0.2; done
+
+for n in "${CLIENTS[@]}"; do
+  d=$("$W/imapload" -addr 127.0.0.1:21143 -user 'bench%d@bench.test' -pass benchpw -clients "$n" -duration "$DUR")
+  r=$("$W/imapload" -addr 127.0.0.1:21144 -user 'bench%d@bench.test' -pass benchpw -clients "$n" -duration "$DUR")
+  dc=${d##*commands_per_sec=}; dc=${dc%% *}
+  rc=${r##*commands_per_sec=}; rc=${rc%% *}
+  echo "dovecot $d"
+  echo "roost   $r"
+  awk -v r="$rc" -v d="$dc" -v n="$n" 'BEGIN{printf "clients=%d roost/dovecot = %.2fx\n", n, r/d}'
+done

@@ -1,0 +1,213 @@
+// Command imapload drives any IMAP server with the same mixed workload, so
+// Roost and a peer (Dovecot) can be measured side by side in one run.
+//
+// Each client logs in, SELECTs its mailbox, then loops over a fixed mix of
+// FETCH (flags+envelope), STORE, SEARCH, APPEND, EXPUNGE and SELECT until
+// the duration ends. It prints commands per second over all clients. The
+// workload is a fixed rotation, not random, so two servers get exactly the
+// same command stream.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:1143", "IMAP server address")
+	user := flag.String("user", "", "login (or a template with %d for per-client users)")
+	pass := flag.String("pass", "", "password")
+	clients := flag.Int("clients", 1, "concurrent clients")
+	dur := flag.Duration("duration", 10*time.Second, "how long to run")
+	mailbox := flag.String("mailbox", "INBOX", "mailbox to work in")
+	seed := flag.Int("seed", 200, "messages APPENDed per client before the run")
+	flag.Parse()
+
+	var ops atomic.Int64
+	var failures atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	var ready sync.WaitGroup
+	for i := range *clients {
+		u := *user
+		if strings.Contains(u, "%d") {
+			u = fmt.Sprintf(u, i)
+		}
+		wg.Add(1)
+		ready.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := dial(*addr)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "dial:", err)
+				failures.Add(1)
+				ready.Done()
+				return
+			}
+			defer c.conn.Close()
+			err = c.setup(u, *pass, *mailbox, *seed)
+			ready.Done()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "setup:", err)
+				failures.Add(1)
+				return
+			}
+			<-start
+			deadline := time.Now().Add(*dur)
+			for n := 0; time.Now().Before(deadline); n++ {
+				if err := c.step(n, *mailbox); err != nil {
+					fmt.Fprintln(os.Stderr, "step:", err)
+					failures.Add(1)
+					return
+				}
+				ops.Add(1)
+			}
+			c.cmd("LOGOUT")
+		}()
+	}
+	ready.Wait()
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	el := time.Since(t0)
+	fmt.Printf("clients=%d commands=%d seconds=%.2f commands_per_sec=%.1f failures=%d\n",
+		*clients, ops.Load(), el.Seconds(), float64(ops.Load())/el.Seconds(), failures.Load())
+	if failures.Load() > 0 {
+		os.Exit(1)
+	}
+}
+
+type client struct {
+	conn net.Conn
+	r    *bufio.Reader
+	w    *bufio.Writer
+	tag  int
+}
+
+func dial(addr string) (*client, error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &client{conn: conn, r: bufio.NewReader(conn), w: bufio.NewWriter(conn)}
+	if _, err := c.r.ReadString('\n'); err != nil { // greeting
+		return nil, err
+	}
+	return c, nil
+}
+
+// cmd sends one command (with an optional literal) and reads to its tagged
+// reply, skipping untagged data and literals in it.
+func (c *client) cmd(line string, literal ...[]byte) (string, error) {
+	c.tag++
+	tag := fmt.Sprintf("a%d", c.tag)
+	if len(literal) > 0 {
+		fmt.Fprintf(c.w, "%s %s {%d}\r\n", tag, line, len(literal[0]))
+		c.w.Flush()
+		l, err := c.r.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		if !strings.HasPrefix(l, "+") {
+			return "", fmt.Errorf("%s: no continuation: %s", line, l)
+		}
+		c.w.Write(literal[0])
+		c.w.WriteString("\r\n")
+	} else {
+		fmt.Fprintf(c.w, "%s %s\r\n", tag, line)
+	}
+	if err := c.w.Flush(); err != nil {
+		return "", err
+	}
+	for {
+		l, err := c.r.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		// Skip literal payloads announced at the end of a line.
+		for {
+			t := strings.TrimRight(l, "\r\n")
+			if !strings.HasSuffix(t, "}") {
+				break
+			}
+			i := strings.LastIndexByte(t, '{')
+			var n int
+			if i < 0 || func() bool { _, err := fmt.Sscanf(t[i:], "{%d}", &n); return err != nil }() {
+				break
+			}
+			buf := make([]byte, n)
+			if _, err := ioReadFull(c.r, buf); err != nil {
+				return "", err
+			}
+			l, err = c.r.ReadString('\n')
+			if err != nil {
+				return "", err
+			}
+		}
+		if strings.HasPrefix(l, tag+" ") {
+			if !strings.HasPrefix(l[len(tag)+1:], "OK") {
+				return l, fmt.Errorf("%s: %s", line, strings.TrimSpace(l))
+			}
+			return l, nil
+		}
+	}
+}
+
+func ioReadFull(r *bufio.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func msg(i int) []byte {
+	return []byte(fmt.Sprintf("From: Load <load@example.test>\r\nTo: bench@example.test\r\nSubject: load message %d\r\nMessage-ID: <load%d.%d@example.test>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\n%s\r\n",
+		i, i, time.Now().UnixNano(), strings.Repeat("The quick brown fox jumps over the lazy dog.\r\n", 40)))
+}
+
+func (c *client) setup(user, pass, mailbox string, seed int) error {
+	if _, err := c.cmd(fmt.Sprintf("LOGIN %q %q", user, pass)); err != nil {
+		return err
+	}
+	for i := range seed {
+		if _, err := c.cmd("APPEND "+mailbox+" ()", msg(i)); err != nil {
+			return err
+		}
+	}
+	_, err := c.cmd("SELECT " + mailbox)
+	return err
+}
+
+// step runs the n-th command of the fixed rotation.
+func (c *client) step(n int, mailbox string) error {
+	var err error
+	switch n % 10 {
+	case 0, 1, 2:
+		_, err = c.cmd("FETCH 1:20 (FLAGS ENVELOPE)")
+	case 3, 4:
+		_, err = c.cmd(fmt.Sprintf("STORE %d +FLAGS (\\Seen)", n%20+1))
+	case 5:
+		_, err = c.cmd("SEARCH UNSEEN SUBJECT \"load\"")
+	case 6:
+		_, err = c.cmd("APPEND "+mailbox+" ()", msg(n))
+	case 7:
+		_, err = c.cmd("STORE 1 +FLAGS (\\Deleted)")
+	case 8:
+		_, err = c.cmd("EXPUNGE")
+	case 9:
+		_, err = c.cmd("SELECT " + mailbox)
+	}
+	return err
+}

@@ -1,0 +1,54 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+
+	"github.com/roost-mail/roost/internal/auth"
+	"github.com/roost-mail/roost/internal/config"
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// Demo account made in an empty store so that `roost serve` on a fresh
+// machine can be tried at once. example.test is reserved (RFC 2606
+// section 2): mail can never really be routed to it.
+const (
+	DemoDomain  = "example.test"
+	DemoAccount = "demo@" + DemoDomain
+)
+
+// EnsureDemo creates DemoDomain and DemoAccount with a random password when
+// the store has no domains and no accounts at all (a store just created),
+// and returns the password; "" when it did nothing.
+func EnsureDemo(ctx context.Context, st mailstore.Store, cfg *config.Config) (string, error) {
+	doms, err := st.ListDomains(ctx)
+	if err != nil {
+		return "", fmt.Errorf("demo account: %w", err)
+	}
+	accts, err := st.ListAccounts(ctx)
+	if err != nil {
+		return "", fmt.Errorf("demo account: %w", err)
+	}
+	if len(doms) > 0 || len(accts) > 0 {
+		return "", nil
+	}
+	pw := GeneratePassword()
+	h, err := auth.HashPassword(pw, AuthParams(cfg))
+	if err != nil {
+		return "", err
+	}
+	if err := st.AddDomain(ctx, DemoDomain); err != nil {
+		return "", fmt.Errorf("demo domain: %w", err)
+	}
+	if _, err := st.AddAccount(ctx, DemoAccount, h); err != nil {
+		return "", fmt.Errorf("demo account: %w", err)
+	}
+	return pw, nil
+}
+
+// GeneratePassword makes a random password: 26 characters of base32,
+// 128 bits (crypto/rand.Text).
+func GeneratePassword() string {
+	return rand.Text()
+}

@@ -1,0 +1,74 @@
+package imapserver
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// cmdAppend: RFC 9051 section 6.3.12, RFC 3502 (MULTIAPPEND: all or none),
+// RFC 4315 section 3 (APPENDUID), RFC 3516 section 4.4 (literal8), RFC
+// 7889 (APPENDLIMIT).
+func (s *session) cmdAppend(c *command) error {
+	a := c.args.(appendArgs)
+	name, err := s.mailboxName(a.mailbox)
+	if err != nil {
+		return err
+	}
+	mb, err := s.srv.store.GetMailbox(s.ctx(), s.acct.ID, name)
+	if errors.Is(err, mailstore.ErrNoSuchMailbox) {
+		// RFC 9051 section 6.3.12: TRYCREATE.
+		return no("TRYCREATE", "No such mailbox")
+	}
+	if err != nil {
+		return err
+	}
+	reqs := make([]mailstore.AppendRequest, 0, len(a.msgs))
+	for _, m := range a.msgs {
+		if int64(len(m.data)) > s.srv.cfg.AppendLimit {
+			return no("TOOBIG", "Message too big")
+		}
+		for _, f := range m.flags {
+			if f == `\*` {
+				return bad("", `\* is not a flag`)
+			}
+		}
+		date := m.date
+		if date.IsZero() {
+			date = time.Now()
+		}
+		reqs = append(reqs, mailstore.AppendRequest{MailboxID: mb.ID, Raw: m.data, Flags: mailstore.NormalizeFlags(m.flags), InternalDate: date})
+	}
+	res, err := s.srv.store.Append(s.ctx(), s.acct.ID, reqs)
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 {
+		return nil
+	}
+	uids := make([]mailstore.UID, len(res))
+	for i, r := range res {
+		uids[i] = r.UID
+	}
+	// RFC 4315 section 3: APPENDUID uidvalidity uid-set.
+	set := mailstore.CompactUIDs(uids)
+	if len(set) == 0 || !isAscending(uids) {
+		set = nil
+		for _, u := range uids {
+			set = append(set, mailstore.UIDRange{Lo: u, Hi: u})
+		}
+	}
+	c.okCode = fmt.Sprintf("APPENDUID %d %s", res[0].UIDValidity, set.String())
+	return nil
+}
+
+func isAscending(u []mailstore.UID) bool {
+	for i := 1; i < len(u); i++ {
+		if u[i] <= u[i-1] {
+			return false
+		}
+	}
+	return true
+}

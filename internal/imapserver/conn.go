@@ -1,0 +1,514 @@
+package imapserver
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/roost-mail/roost/internal/auth"
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// Session states, RFC 9051 section 3.
+const (
+	stateNotAuth uint8 = 1 << iota
+	stateAuth
+	stateSelected
+	stateLogout
+)
+
+// Buffer sizes are small on purpose: thousands of idle sessions each hold
+// one reader and one writer (see BenchmarkIdleSessionMemory).
+const (
+	readBufSize  = 2048
+	writeBufSize = 4096
+)
+
+type session struct {
+	srv      *Server
+	conn     net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	log      *slog.Logger
+	isTLS    bool
+	loopback bool
+
+	// writeMu serialises writes to conn between the session goroutine and
+	// Shutdown's BYE only during IDLE; normally the session goroutine is
+	// the only writer.
+	writeMu sync.Mutex
+
+	state uint8
+	acct  mailstore.Account
+
+	// Enabled extensions (RFC 5161).
+	rev2, condstore, qresync, utf8 bool
+
+	sel *selection
+	// saved is the SEARCHRES result "$" (RFC 5182), as UIDs.
+	saved []mailstore.UID
+
+	cmdBuf []byte
+	// suppressReply: the handler already wrote its tagged reply.
+	suppressReply bool
+}
+
+func newSession(srv *Server, c net.Conn) *session {
+	s := &session{
+		srv:   srv,
+		conn:  c,
+		br:    bufio.NewReaderSize(c, readBufSize),
+		bw:    bufio.NewWriterSize(c, writeBufSize),
+		state: stateNotAuth,
+	}
+	s.log = srv.log.With("proto", "imap", "remote", c.RemoteAddr().String())
+	if tcp, ok := c.RemoteAddr().(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		s.loopback = true
+	}
+	return s
+}
+
+// interrupt wakes a session blocked reading so that it sees the server is
+// closing. Called by Shutdown.
+func (s *session) interrupt() {
+	_ = s.conn.SetReadDeadline(time.Now())
+}
+
+func (s *session) close() {
+	if s.sel != nil && s.sel.watcher != nil {
+		s.sel.watcher.Close()
+	}
+	_ = s.conn.Close()
+}
+
+func (s *session) startTLS() error {
+	tc := tls.Server(s.conn, s.srv.cfg.TLS)
+	_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	_ = tc.SetDeadline(time.Time{})
+	s.conn = tc
+	s.isTLS = true
+	s.br.Reset(tc)
+	s.bw.Reset(tc)
+	return nil
+}
+
+// plaintextOK says whether passwords may be sent on this connection.
+func (s *session) plaintextOK() bool { return s.isTLS || s.loopback }
+
+func (s *session) serve() {
+	// RFC 9051 section 7.1.1: the greeting, with capabilities.
+	s.writef("* OK [CAPABILITY %s] %s Roost IMAP ready\r\n", s.capabilities(), s.srv.cfg.Hostname)
+	if s.flush() != nil {
+		return
+	}
+	for s.state != stateLogout {
+		timeout := s.srv.cfg.LoginTimeout
+		if s.state != stateNotAuth {
+			timeout = s.srv.cfg.IdleTimeout
+		}
+		_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
+		if s.srv.closing.Load() {
+			s.bye("Server shutting down")
+			return
+		}
+		line, err := s.readCommand()
+		if err != nil {
+			var re *respErr
+			if errors.As(err, &re) {
+				s.reply(re.tag, re)
+				if s.flush() != nil {
+					return
+				}
+				continue
+			}
+			switch {
+			case s.srv.closing.Load():
+				s.bye("Server shutting down")
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// RFC 9051 section 5.4: autologout.
+				s.bye("Autologout; idle for too long")
+			}
+			return
+		}
+		s.execute(line)
+		if s.flush() != nil {
+			return
+		}
+	}
+}
+
+func (s *session) bye(text string) {
+	s.writef("* BYE %s\r\n", text)
+	_ = s.flush()
+	s.state = stateLogout
+}
+
+// handlerSpec says in which states a command is valid and whether its
+// non-UID form forbids EXPUNGE responses (RFC 9051 section 7.5.1).
+type handlerSpec struct {
+	fn        func(*session, *command) error
+	states    uint8
+	noExpunge bool
+}
+
+var handlers map[string]handlerSpec
+
+func init() {
+	all := stateNotAuth | stateAuth | stateSelected
+	authed := stateAuth | stateSelected
+	handlers = map[string]handlerSpec{
+		"CAPABILITY":   {fn: (*session).cmdCapability, states: all},
+		"NOOP":         {fn: (*session).cmdNoop, states: all},
+		"LOGOUT":       {fn: (*session).cmdLogout, states: all},
+		"ID":           {fn: (*session).cmdID, states: all},
+		"STARTTLS":     {fn: (*session).cmdStartTLS, states: stateNotAuth},
+		"LOGIN":        {fn: (*session).cmdLogin, states: stateNotAuth},
+		"AUTHENTICATE": {fn: (*session).cmdAuthenticate, states: stateNotAuth},
+		"ENABLE":       {fn: (*session).cmdEnable, states: authed},
+		"SELECT":       {fn: (*session).cmdSelect, states: authed},
+		"EXAMINE":      {fn: (*session).cmdSelect, states: authed},
+		"CREATE":       {fn: (*session).cmdCreate, states: authed},
+		"DELETE":       {fn: (*session).cmdDelete, states: authed},
+		"RENAME":       {fn: (*session).cmdRename, states: authed},
+		"SUBSCRIBE":    {fn: (*session).cmdSubscribe, states: authed},
+		"UNSUBSCRIBE":  {fn: (*session).cmdSubscribe, states: authed},
+		"LIST":         {fn: (*session).cmdList, states: authed},
+		"LSUB":         {fn: (*session).cmdList, states: authed},
+		"NAMESPACE":    {fn: (*session).cmdNamespace, states: authed},
+		"STATUS":       {fn: (*session).cmdStatus, states: authed},
+		"APPEND":       {fn: (*session).cmdAppend, states: authed},
+		"IDLE":         {fn: (*session).cmdIdle, states: authed},
+		"CHECK":        {fn: (*session).cmdNoop, states: stateSelected},
+		"CLOSE":        {fn: (*session).cmdClose, states: stateSelected},
+		"UNSELECT":     {fn: (*session).cmdClose, states: stateSelected},
+		"EXPUNGE":      {fn: (*session).cmdExpunge, states: stateSelected},
+		"SEARCH":       {fn: (*session).cmdSearch, states: stateSelected, noExpunge: true},
+		"FETCH":        {fn: (*session).cmdFetch, states: stateSelected, noExpunge: true},
+		"STORE":        {fn: (*session).cmdStore, states: stateSelected, noExpunge: true},
+		"COPY":         {fn: (*session).cmdCopy, states: stateSelected},
+		"MOVE":         {fn: (*session).cmdCopy, states: stateSelected},
+	}
+}
+
+// execute runs one command and writes its tagged reply: the one place where
+// outcomes become OK/NO/BAD.
+func (s *session) execute(line []byte) {
+	c, err := parseCommand(line)
+	tag := "*"
+	if c != nil {
+		tag = c.tag
+	}
+	if err != nil {
+		s.reply(tag, s.mapError(err))
+		return
+	}
+	h, ok := handlers[c.name]
+	if !ok {
+		s.reply(tag, &respErr{kind: "BAD", text: "Unknown command"})
+		return
+	}
+	if h.states&s.state == 0 {
+		s.reply(tag, &respErr{kind: "BAD", text: c.name + " not allowed in this state"})
+		return
+	}
+	err = h.fn(s, c)
+	if s.state == stateLogout {
+		return
+	}
+	if s.suppressReply {
+		s.suppressReply = false
+		return
+	}
+	// Changes by others are reported before the tagged reply; EXPUNGE
+	// only when the command allows it (RFC 9051 section 7.5.1).
+	if serr := s.sync(!(h.noExpunge && !c.uid)); serr != nil && err == nil {
+		err = serr
+	}
+	if s.state == stateLogout {
+		return
+	}
+	if err != nil {
+		s.reply(tag, s.mapError(err))
+		return
+	}
+	code, text := c.okCode, c.okText
+	if text == "" {
+		text = c.name + " completed"
+		if c.uid {
+			text = "UID " + text
+		}
+	}
+	s.reply(tag, &respErr{kind: "OK", code: code, text: text})
+}
+
+// respErr is a reply: its kind (OK, NO, BAD), a response code and the text
+// the client sees, kept apart from the internal cause, which is only logged.
+type respErr struct {
+	tag   string // for errors found before parsing (reader limits)
+	kind  string
+	code  string
+	text  string
+	cause error
+}
+
+func (e *respErr) Error() string {
+	s := e.kind + " " + e.text
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
+	}
+	return s
+}
+
+func (e *respErr) Unwrap() error { return e.cause }
+
+func no(code, text string) *respErr  { return &respErr{kind: "NO", code: code, text: text} }
+func bad(code, text string) *respErr { return &respErr{kind: "BAD", code: code, text: text} }
+
+// mapError turns any error into the reply the client sees.
+func (s *session) mapError(err error) *respErr {
+	var re *respErr
+	var pe *parseError
+	switch {
+	case errors.As(err, &re):
+		return re
+	case errors.As(err, &pe):
+		return &respErr{kind: "BAD", text: "Syntax error: " + pe.msg}
+	case errors.Is(err, auth.ErrAuthFailed):
+		// RFC 5530 section 3.
+		return no("AUTHENTICATIONFAILED", "Authentication failed")
+	case errors.Is(err, mailstore.ErrNoSuchMailbox):
+		return no("NONEXISTENT", "No such mailbox")
+	case errors.Is(err, mailstore.ErrExists):
+		return no("ALREADYEXISTS", "Mailbox already exists")
+	case errors.Is(err, mailstore.ErrHasChildren):
+		// RFC 9051 section 7.1: HASCHILDREN.
+		return no("HASCHILDREN", "Mailbox has children")
+	case errors.Is(err, mailstore.ErrCannotDelete):
+		return no("CANNOT", "This mailbox cannot be deleted")
+	case errors.Is(err, mailstore.ErrInvalidName):
+		return no("CANNOT", "Invalid mailbox name")
+	case errors.Is(err, mailstore.ErrOverQuota):
+		return no("OVERQUOTA", "Quota exceeded")
+	case errors.Is(err, mailstore.ErrTooBig):
+		return no("TOOBIG", "Message too big")
+	case errors.Is(err, mailstore.ErrNoSuchMessage):
+		return no("NONEXISTENT", "No such message")
+	case errors.Is(err, mailstore.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		s.log.Warn("imap command failed", "err", err)
+		return no("UNAVAILABLE", "Service temporarily unavailable")
+	}
+	s.log.Error("imap command failed", "err", err)
+	return no("SERVERBUG", "Internal error")
+}
+
+func (s *session) reply(tag string, r *respErr) {
+	if r.cause != nil {
+		s.log.Debug("imap reply", "kind", r.kind, "code", r.code, "err", r.cause)
+	}
+	if r.code != "" {
+		s.writef("%s %s [%s] %s\r\n", tag, r.kind, r.code, r.text)
+		return
+	}
+	s.writef("%s %s %s\r\n", tag, r.kind, r.text)
+}
+
+func (s *session) writef(format string, args ...any) {
+	fmt.Fprintf(s.bw, format, args...)
+}
+
+func (s *session) flush() error {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(5 * time.Minute))
+	if err := s.bw.Flush(); err != nil {
+		s.state = stateLogout
+		return err
+	}
+	return nil
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads one line up to LF, without its CRLF, of at most max bytes.
+// A longer line is read to its end and dropped (errLineTooLong), so the
+// connection stays in step.
+func (s *session) readLine(dst []byte, max int64) ([]byte, error) {
+	start := len(dst)
+	tooLong := false
+	for {
+		frag, err := s.br.ReadSlice('\n')
+		if !tooLong {
+			if room := max + 2 - int64(len(dst)-start); int64(len(frag)) > room {
+				// Keep the head (for the tag of the BAD reply), drop the rest.
+				tooLong = true
+				dst = append(dst, frag[:room]...)
+			} else {
+				dst = append(dst, frag...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return dst, err
+		}
+		if tooLong {
+			return dst, errLineTooLong
+		}
+		dst = dst[:len(dst)-1]
+		if n := len(dst); n > start && dst[n-1] == '\r' {
+			dst = dst[:n-1]
+		}
+		return dst, nil
+	}
+}
+
+// literalSuffix finds a literal announcement at the end of a line:
+// "{n}", "{n+}", "{n-}" (RFC 7888) or "~{n}" (RFC 3516). sync is false for
+// non-synchronizing literals.
+func literalSuffix(line []byte) (n int64, sync, ok bool) {
+	if len(line) < 3 || line[len(line)-1] != '}' {
+		return 0, false, false
+	}
+	i := strings.LastIndexByte(string(line), '{')
+	if i < 0 {
+		return 0, false, false
+	}
+	num := string(line[i+1 : len(line)-1])
+	sync = true
+	if strings.HasSuffix(num, "+") || strings.HasSuffix(num, "-") {
+		num, sync = num[:len(num)-1], false
+	}
+	if num == "" {
+		return 0, false, false
+	}
+	for _, c := range []byte(num) {
+		if c < '0' || c > '9' {
+			return 0, false, false
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		return 0, false, false
+	}
+	return n, sync, true
+}
+
+// readCommand reads a whole command, literals included, answering "+" to
+// synchronizing literals. Size limits are checked before any literal is
+// read or its buffer allocated.
+func (s *session) readCommand() ([]byte, error) {
+	buf := s.cmdBuf[:0]
+	defer func() {
+		if cap(buf) <= 1024 {
+			s.cmdBuf = buf[:0]
+		} else {
+			s.cmdBuf = nil
+		}
+	}()
+	var total int64
+	var err error
+	for lines := 0; ; lines++ {
+		start := len(buf)
+		buf, err = s.readLine(buf, s.srv.cfg.MaxLineBytes)
+		if err == errLineTooLong {
+			return nil, &respErr{tag: tagOf(buf), kind: "BAD", text: "Command line too long"}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if lines == 0 && len(buf) == 0 {
+			lines = -1 // an empty line is not a command: ignore it
+			continue
+		}
+		n, sync, ok := literalSuffix(buf[start:])
+		if !ok {
+			return buf, nil
+		}
+		limit := s.srv.cfg.MaxLiteralBytes
+		isAppend := commandNameOf(buf) == "APPEND"
+		if isAppend {
+			limit = s.srv.cfg.AppendLimit
+		}
+		total += n
+		if n > limit || total > 4*max(limit, s.srv.cfg.MaxLiteralBytes) {
+			tag := tagOf(buf)
+			if !sync {
+				// The client sends the data regardless: swallow it and the
+				// rest of the command so that the connection stays usable.
+				if err := s.skipCommand(n); err != nil {
+					return nil, err
+				}
+			}
+			// RFC 7889 section 4 / RFC 9051 section 7.1: TOOBIG.
+			if isAppend {
+				return nil, &respErr{tag: tag, kind: "NO", code: "TOOBIG", text: "Message too big"}
+			}
+			return nil, &respErr{tag: tag, kind: "BAD", code: "TOOBIG", text: "Literal too big"}
+		}
+		if sync {
+			// RFC 9051 section 7.5: command continuation request.
+			s.writef("+ Ready for literal data\r\n")
+			if err := s.flush(); err != nil {
+				return nil, err
+			}
+		}
+		buf = append(buf, '\r', '\n')
+		if need := len(buf) + int(n); need > cap(buf) {
+			nb := make([]byte, len(buf), need+256)
+			copy(nb, buf)
+			buf = nb
+		}
+		buf = buf[:len(buf)+int(n)]
+		if _, err := io.ReadFull(s.br, buf[len(buf)-int(n):]); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// skipCommand discards n literal bytes and the rest of the command.
+func (s *session) skipCommand(n int64) error {
+	for {
+		if _, err := io.CopyN(io.Discard, s.br, n); err != nil {
+			return err
+		}
+		line, err := s.readLine(nil, s.srv.cfg.MaxLineBytes)
+		if err != nil && err != errLineTooLong {
+			return err
+		}
+		var sync, ok bool
+		n, sync, ok = literalSuffix(line)
+		if !ok || sync {
+			return nil
+		}
+	}
+}
+
+func tagOf(line []byte) string {
+	p := &parser{b: line}
+	t, err := p.tag()
+	if err != nil || p.peek() != ' ' {
+		return "*"
+	}
+	return t
+}
+
+func commandNameOf(line []byte) string {
+	p := &parser{b: line}
+	if _, err := p.tag(); err != nil || !p.take(' ') {
+		return ""
+	}
+	a, _ := p.atom()
+	return strings.ToUpper(a)
+}

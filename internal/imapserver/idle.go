@@ -1,0 +1,224 @@
+package imapserver
+
+import (
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// changePage bounds one read of the change feed.
+const changePage = 1000
+
+// sync brings the selected view up to date from the change feed and writes
+// the untagged responses: FETCH for flag changes, EXISTS for new messages
+// and, when allowExpunge, EXPUNGE or VANISHED for removed ones (RFC 9051
+// section 7.5.1: never during FETCH, STORE or SEARCH; RFC 7162 section
+// 3.2.10: VANISHED once QRESYNC is enabled). It reads the feed only after a
+// wake-up from the account's watcher.
+func (s *session) sync(allowExpunge bool) error {
+	sel := s.sel
+	if sel == nil {
+		return nil
+	}
+	select {
+	case <-sel.watcher.C:
+		if err := s.readChanges(); err != nil {
+			return err
+		}
+	default:
+	}
+	if sel.deleted {
+		// The selected mailbox was deleted by another session: nothing
+		// here can be answered any more.
+		s.bye("Selected mailbox was deleted")
+		return nil
+	}
+	if allowExpunge && len(sel.gone) > 0 {
+		s.flushExpunges()
+	}
+	return nil
+}
+
+func (s *session) readChanges() error {
+	sel := s.sel
+	before := len(sel.uids)
+	for {
+		changes, err := s.srv.store.Changes(s.ctx(), s.acct.ID, sel.seen, changePage)
+		if err != nil {
+			return err
+		}
+		for i := range changes {
+			s.applyChange(&changes[i])
+		}
+		if len(changes) < changePage {
+			break
+		}
+	}
+	if len(sel.uids) != before {
+		// RFC 9051 section 7.4.1: EXISTS announces the new size.
+		s.writef("* %d EXISTS\r\n", len(sel.uids))
+	}
+	return nil
+}
+
+func (s *session) applyChange(ch *mailstore.Change) {
+	sel := s.sel
+	if ch.ModSeq > sel.seen {
+		sel.seen = ch.ModSeq
+	}
+	if ch.MailboxID != sel.mb.ID {
+		return
+	}
+	switch ch.Kind {
+	case mailstore.ChangeMailbox:
+		if ch.Deleted {
+			sel.deleted = true
+		}
+	case mailstore.ChangeMessage:
+		seq := sel.seqOf(ch.UID)
+		if seq == 0 {
+			if ch.UID > lastUID(sel.uids) {
+				sel.uids = append(sel.uids, ch.UID)
+			}
+			return
+		}
+		if _, gone := sel.gone[ch.UID]; gone {
+			return
+		}
+		if r, ok := sel.reported[ch.UID]; ok {
+			delete(sel.reported, ch.UID)
+			if r >= ch.ModSeq {
+				return
+			}
+		}
+		// RFC 9051 section 7.5.2: unsolicited FETCH of the new flags.
+		s.writeFlagsFetch(seq, ch.UID, ch.Flags, ch.ModSeq)
+	case mailstore.ChangeExpunge:
+		if sel.seqOf(ch.UID) > 0 {
+			sel.gone[ch.UID] = struct{}{}
+		}
+	}
+}
+
+// flushExpunges announces every pending expunge and drops the UIDs from the
+// view. EXPUNGEs go from the highest sequence number down, so that each
+// number is right when it is read (RFC 9051 section 7.5.1).
+func (s *session) flushExpunges() {
+	sel := s.sel
+	var gone []mailstore.UID
+	kept := sel.uids[:0]
+	var seqs []int
+	for i, u := range sel.uids {
+		if _, ok := sel.gone[u]; ok {
+			gone = append(gone, u)
+			seqs = append(seqs, i+1)
+			continue
+		}
+		kept = append(kept, u)
+	}
+	if s.qresync {
+		// RFC 7162 section 3.2.10.
+		b := appendUIDSet([]byte("* VANISHED "), gone)
+		s.bw.Write(append(b, "\r\n"...))
+	} else {
+		for i := len(seqs) - 1; i >= 0; i-- {
+			s.writef("* %d EXPUNGE\r\n", seqs[i])
+		}
+	}
+	sel.uids = kept
+	for _, u := range gone {
+		delete(sel.gone, u)
+		delete(sel.reported, u)
+	}
+	if len(s.saved) > 0 {
+		s.saved = slices.DeleteFunc(s.saved, func(u mailstore.UID) bool { return containsUID(gone, u) })
+	}
+}
+
+// expunged records UIDs this session removed itself and announces them.
+func (s *session) expunged(uids []mailstore.UID) {
+	for _, u := range uids {
+		if s.sel.seqOf(u) > 0 {
+			s.sel.gone[u] = struct{}{}
+		}
+	}
+	s.flushExpunges()
+}
+
+type lineResult struct {
+	line []byte
+	err  error
+}
+
+// cmdIdle: RFC 2177. Changes are pushed as they are committed. The session
+// goroutine waits on the watcher; one short-lived goroutine reads the DONE
+// line, since a read cannot be selected on.
+func (s *session) cmdIdle(c *command) error {
+	if err := s.sync(true); err != nil {
+		return err
+	}
+	if s.state == stateLogout {
+		return nil
+	}
+	s.writef("+ idling\r\n")
+	if err := s.flush(); err != nil {
+		return err
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
+	lines := make(chan lineResult, 1)
+	go func() {
+		l, err := s.readLine(nil, 64)
+		lines <- lineResult{l, err}
+	}()
+	var wake <-chan struct{}
+	if s.sel != nil {
+		wake = s.sel.watcher.C
+	}
+	for {
+		select {
+		case r := <-lines:
+			if r.err != nil {
+				if errors.Is(r.err, os.ErrDeadlineExceeded) && !s.srv.closing.Load() {
+					s.bye("Autologout; idle for too long")
+				} else if s.srv.closing.Load() {
+					s.bye("Server shutting down")
+				} else {
+					s.state = stateLogout
+				}
+				return nil
+			}
+			if !strings.EqualFold(string(r.line), "DONE") {
+				return bad("", "Expected DONE")
+			}
+			return nil
+		case <-wake:
+			if err := s.readChanges(); err != nil {
+				s.log.Warn("idle: reading changes", "err", err)
+				continue
+			}
+			if s.sel.deleted {
+				s.bye("Selected mailbox was deleted")
+				_ = s.conn.Close()
+				<-lines
+				return nil
+			}
+			if len(s.sel.gone) > 0 {
+				s.flushExpunges()
+			}
+			if err := s.flush(); err != nil {
+				_ = s.conn.Close()
+				<-lines
+				return err
+			}
+		case <-s.srv.done:
+			s.bye("Server shutting down")
+			_ = s.conn.Close()
+			<-lines
+			return nil
+		}
+	}
+}

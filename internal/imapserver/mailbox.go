@@ -1,0 +1,81 @@
+package imapserver
+
+import (
+	"strings"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// Mailbox management: CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE.
+
+var specialUses = []string{mailstore.SpecialSent, mailstore.SpecialTrash, mailstore.SpecialDrafts,
+	mailstore.SpecialJunk, mailstore.SpecialArchive, mailstore.SpecialAll, mailstore.SpecialFlagged}
+
+// cmdCreate: RFC 9051 section 6.3.4; RFC 6154 section 3 (USE).
+func (s *session) cmdCreate(c *command) error {
+	a := c.args.(createArgs)
+	// RFC 9051 section 6.3.4: a trailing separator only says that
+	// inferior names are intended.
+	raw := strings.TrimSuffix(a.mailbox, mailstore.Separator)
+	name, err := s.mailboxName(raw)
+	if err != nil {
+		return err
+	}
+	use := ""
+	if a.use != "" {
+		for _, u := range specialUses {
+			if strings.EqualFold(u, a.use) {
+				use = u
+			}
+		}
+		if use == "" {
+			// RFC 6154 section 3: an unknown attribute is USEATTR.
+			return no("USEATTR", "Unsupported special-use attribute")
+		}
+	}
+	_, err = s.srv.store.CreateMailbox(s.ctx(), s.acct.ID, name, use)
+	return err
+}
+
+// cmdDelete: RFC 9051 section 6.3.5.
+func (s *session) cmdDelete(c *command) error {
+	name, err := s.mailboxName(c.args.(string))
+	if err != nil {
+		return err
+	}
+	if s.sel != nil && s.sel.mb.Name == name {
+		// The mailbox goes away under this session's own feet: leave it
+		// first, as if by UNSELECT.
+		s.deselect()
+	}
+	return s.srv.store.DeleteMailbox(s.ctx(), s.acct.ID, name)
+}
+
+// cmdRename: RFC 9051 section 6.3.6.
+func (s *session) cmdRename(c *command) error {
+	a := c.args.(renameArgs)
+	from, err := s.mailboxName(a.from)
+	if err != nil {
+		return err
+	}
+	to, err := s.mailboxName(a.to)
+	if err != nil {
+		return err
+	}
+	if err := s.srv.store.RenameMailbox(s.ctx(), s.acct.ID, from, to); err != nil {
+		return err
+	}
+	if s.sel != nil && s.sel.mb.Name == from {
+		s.sel.mb.Name = to
+	}
+	return nil
+}
+
+// cmdSubscribe serves SUBSCRIBE and UNSUBSCRIBE: RFC 9051 sections 6.3.7, 6.3.8.
+func (s *session) cmdSubscribe(c *command) error {
+	name, err := s.mailboxName(c.args.(string))
+	if err != nil {
+		return err
+	}
+	return s.srv.store.SetSubscribed(s.ctx(), s.acct.ID, name, c.name == "SUBSCRIBE")
+}

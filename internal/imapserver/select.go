@@ -1,0 +1,368 @@
+package imapserver
+
+import (
+	"context"
+	"slices"
+	"sort"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// selection is a session's view of its selected mailbox: the UID list that
+// is its sequence-number map, expunges not yet announced, and how far down
+// the account's change feed it has read.
+type selection struct {
+	mb       mailstore.Mailbox
+	readOnly bool
+	uids     []mailstore.UID
+	// gone holds UIDs expunged elsewhere but not yet announced: they keep
+	// their sequence numbers until EXPUNGE/VANISHED may be sent.
+	gone map[mailstore.UID]struct{}
+	// seen: changes up to this modseq have been applied to the view.
+	seen mailstore.ModSeq
+	// reported holds flag states this session already sent (its own
+	// STORE, \Seen set by FETCH), so the feed does not repeat them.
+	reported map[mailstore.UID]mailstore.ModSeq
+	watcher  *mailstore.Watcher
+	// deleted: another session deleted the mailbox.
+	deleted bool
+}
+
+func (s *session) ctx() context.Context { return context.Background() }
+
+// mailboxName decodes a mailbox name from the wire: modified UTF-7 unless
+// the client speaks UTF-8 (RFC 9051 section 5.1, RFC 6855 section 3).
+func (s *session) mailboxName(raw string) (string, error) {
+	name := raw
+	if !s.utf8 && !s.rev2 {
+		var err error
+		if name, err = decodeMUTF7(raw); err != nil {
+			return "", no("CANNOT", "Malformed modified UTF-7 mailbox name")
+		}
+	}
+	return mailstore.NormalizeMailboxName(name)
+}
+
+func (s *session) deselect() {
+	if s.sel != nil && s.sel.watcher != nil {
+		s.sel.watcher.Close()
+	}
+	s.sel = nil
+	s.saved = nil
+	s.state = stateAuth
+}
+
+// cmdSelect serves SELECT and EXAMINE: RFC 9051 sections 6.3.2 and 6.3.3,
+// RFC 7162 sections 3.1.8 (CONDSTORE) and 3.2.5 (QRESYNC).
+func (s *session) cmdSelect(c *command) error {
+	a := c.args.(selectArgs)
+	if s.sel != nil {
+		// RFC 9051 section 6.3.2: a failed SELECT leaves no mailbox
+		// selected; RFC 7162 section 3.2.11: CLOSED marks the switch.
+		s.deselect()
+		s.writef("* OK [CLOSED] Previous mailbox is now closed\r\n")
+	}
+	if a.qresync != nil && !s.qresync {
+		return bad("", "QRESYNC must be enabled first")
+	}
+	if a.condstore {
+		s.condstore = true
+	}
+	name, err := s.mailboxName(a.mailbox)
+	if err != nil {
+		return err
+	}
+	ctx := s.ctx()
+	mb, err := s.srv.store.GetMailbox(ctx, s.acct.ID, name)
+	if err != nil {
+		return err
+	}
+	// Watch before the snapshot: a change committed after it wakes us.
+	w := s.srv.store.Watch(s.acct.ID)
+	uids, modseq, err := s.srv.store.UIDs(ctx, s.acct.ID, mb.ID)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	st, err := s.srv.store.Status(ctx, s.acct.ID, mb.ID)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	sel := &selection{
+		mb:       st.Mailbox,
+		readOnly: c.name == "EXAMINE",
+		uids:     uids,
+		gone:     map[mailstore.UID]struct{}{},
+		seen:     modseq,
+		reported: map[mailstore.UID]mailstore.ModSeq{},
+		watcher:  w,
+	}
+	uidNext := st.UIDNext
+	if n := len(uids); n > 0 && uids[n-1] >= uidNext {
+		uidNext = uids[n-1] + 1
+	}
+	highest := min(st.HighestModSeq, modseq)
+	if highest == 0 {
+		highest = 1 // RFC 7162 section 3.1.1: mod-sequence values are non-zero
+	}
+	s.writef("* %d EXISTS\r\n", len(uids))
+	if !s.rev2 {
+		// RFC 3501 section 6.3.1: RECENT is required; Roost has none.
+		s.writef("* 0 RECENT\r\n")
+	}
+	s.writef("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n")
+	if sel.readOnly {
+		s.writef("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
+	} else {
+		// "\*": clients may create keywords (RFC 9051 section 7.1).
+		s.writef("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n")
+	}
+	if !s.rev2 && st.Unseen > 0 {
+		// RFC 3501 section 6.3.1: the first unseen message.
+		unseen, err := s.srv.store.Search(ctx, s.acct.ID, mb.ID, &mailstore.SearchKey{Op: mailstore.SearchNoFlag, Flag: mailstore.FlagSeen})
+		if err != nil {
+			w.Close()
+			return err
+		}
+		for _, u := range unseen {
+			if seq := sel.seqOf(u); seq > 0 {
+				s.writef("* OK [UNSEEN %d] First unseen\r\n", seq)
+				break
+			}
+		}
+	}
+	s.writef("* OK [UIDVALIDITY %d] UIDs valid\r\n", st.UIDValidity)
+	s.writef("* OK [UIDNEXT %d] Predicted next UID\r\n", uidNext)
+	// RFC 7162 section 3.1.1: HIGHESTMODSEQ on every SELECT/EXAMINE.
+	s.writef("* OK [HIGHESTMODSEQ %d] Highest\r\n", highest)
+	if s.rev2 {
+		// RFC 9051 section 6.3.2: the mailbox's LIST response.
+		b := append([]byte(`* LIST () "/" `), nil...)
+		b = s.appendMailbox(b, st.Name)
+		s.bw.Write(append(b, "\r\n"...))
+	}
+	s.sel = sel
+	s.state = stateSelected
+	if a.qresync != nil && a.qresync.uidValidity == st.UIDValidity {
+		if err := s.qresyncSelect(a.qresync); err != nil {
+			s.deselect()
+			return err
+		}
+	}
+	if sel.readOnly {
+		c.okCode = "READ-ONLY"
+	} else {
+		c.okCode = "READ-WRITE"
+	}
+	c.okText = c.name + " completed"
+	return nil
+}
+
+// qresyncSelect reports what the client missed since its modseq: RFC 7162
+// section 3.2.5.
+func (s *session) qresyncSelect(q *qresyncArgs) error {
+	sel := s.sel
+	ctx := s.ctx()
+	since := mailstore.ModSeq(q.modSeq)
+	var vanished []mailstore.UID
+	var known []mailstore.UID
+	if q.hasKnown && !q.knownUIDs.dollar {
+		known = expandRanges(q.knownUIDs.ranges, lastUID(sel.uids))
+	}
+	if since < sel.mb.VanishedFloor {
+		// Tombstones below the floor were purged: everything the client
+		// may know that is not here any more is reported (section 3.2.5.2
+		// allows UIDs that never existed).
+		if known == nil && sel.mb.UIDNext > 1 {
+			known = expandRanges(mailstore.UIDSet{{Lo: 1, Hi: sel.mb.UIDNext - 1}}, 0)
+		}
+		for _, u := range known {
+			if sel.seqOf(u) == 0 {
+				vanished = append(vanished, u)
+			}
+		}
+	} else {
+		v, err := s.srv.store.Vanished(ctx, s.acct.ID, sel.mb.ID, since)
+		if err != nil {
+			return err
+		}
+		for _, u := range v {
+			// Expunged after our snapshot: the sync reports it later.
+			if sel.seqOf(u) != 0 {
+				continue
+			}
+			if known != nil && !containsUID(known, u) {
+				continue
+			}
+			vanished = append(vanished, u)
+		}
+	}
+	if len(vanished) > 0 {
+		slices.Sort(vanished)
+		b := appendUIDSet([]byte("* VANISHED (EARLIER) "), vanished)
+		s.bw.Write(append(b, "\r\n"...))
+	}
+	if len(sel.uids) == 0 {
+		return nil
+	}
+	return s.srv.store.Fetch(ctx, s.acct.ID, sel.mb.ID, mailstore.CompactUIDs(sel.uids), 0, since, func(m *mailstore.Message) error {
+		seq := sel.seqOf(m.UID)
+		if seq == 0 {
+			return nil
+		}
+		sel.reported[m.UID] = m.ModSeq
+		s.writeFlagsFetch(seq, m.UID, m.Flags, m.ModSeq)
+		return nil
+	})
+}
+
+// cmdClose serves CLOSE and UNSELECT (RFC 9051 sections 6.4.1, 6.4.2).
+func (s *session) cmdClose(c *command) error {
+	sel := s.sel
+	if c.name == "CLOSE" && !sel.readOnly && !sel.deleted {
+		// CLOSE expunges silently.
+		del, err := s.srv.store.Search(s.ctx(), s.acct.ID, sel.mb.ID, &mailstore.SearchKey{Op: mailstore.SearchFlag, Flag: mailstore.FlagDeleted})
+		if err != nil {
+			return err
+		}
+		del = sel.known(del)
+		if len(del) > 0 {
+			if _, _, err := s.srv.store.Expunge(s.ctx(), s.acct.ID, sel.mb.ID, mailstore.CompactUIDs(del)); err != nil {
+				return err
+			}
+		}
+	}
+	s.deselect()
+	return nil
+}
+
+func (s *session) writeFlagsFetch(seq int, uid mailstore.UID, flags []string, modseq mailstore.ModSeq) {
+	b := make([]byte, 0, 96)
+	b = append(b, "* "...)
+	b = appendUint(b, uint64(seq))
+	b = append(b, " FETCH (UID "...)
+	b = appendUint(b, uint64(uid))
+	b = append(b, " FLAGS "...)
+	b = appendFlags(b, flags)
+	if s.condstore {
+		b = append(b, " MODSEQ ("...)
+		b = appendUint(b, uint64(modseq))
+		b = append(b, ')')
+	}
+	b = append(b, ")\r\n"...)
+	s.bw.Write(b)
+}
+
+// seqOf returns the sequence number of uid, 0 if the session does not know it.
+func (sel *selection) seqOf(u mailstore.UID) int {
+	i := sort.Search(len(sel.uids), func(i int) bool { return sel.uids[i] >= u })
+	if i < len(sel.uids) && sel.uids[i] == u {
+		return i + 1
+	}
+	return 0
+}
+
+// known keeps the UIDs (ascending) the session knows.
+func (sel *selection) known(uids []mailstore.UID) []mailstore.UID {
+	out := uids[:0:0]
+	for _, u := range uids {
+		if sel.seqOf(u) > 0 {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func lastUID(uids []mailstore.UID) mailstore.UID {
+	if len(uids) == 0 {
+		return 0
+	}
+	return uids[len(uids)-1]
+}
+
+func containsUID(sorted []mailstore.UID, u mailstore.UID) bool {
+	_, ok := slices.BinarySearch(sorted, u)
+	return ok
+}
+
+// expandRanges lists the UIDs of ranges ("*" is star), capped so that a
+// hostile "1:4294967295" cannot exhaust memory.
+func expandRanges(rs mailstore.UIDSet, star mailstore.UID) []mailstore.UID {
+	var out []mailstore.UID
+	for _, r := range rs {
+		lo, hi := r.Lo, r.Hi
+		if lo == mailstore.MaxUID {
+			lo = star
+		}
+		if hi == mailstore.MaxUID {
+			hi = star
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		for u := max(lo, 1); u <= hi && len(out) < 1_000_000; u++ {
+			out = append(out, u)
+			if u == mailstore.MaxUID {
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// resolve turns a sequence set into the UIDs (ascending) the session knows.
+// Sequence numbers beyond the mailbox are an error (RFC 9051 section 9,
+// seq-number); UID ranges simply match what exists, "*" being the highest
+// known UID (section 6.4.9).
+func (s *session) resolve(set numSet, uid bool) ([]mailstore.UID, error) {
+	sel := s.sel
+	if set.dollar {
+		// RFC 5182 section 2.1: "$" is the saved search result.
+		return sel.known(s.saved), nil
+	}
+	var out []mailstore.UID
+	if !uid {
+		n := mailstore.UID(len(sel.uids))
+		for _, r := range set.ranges {
+			lo, hi := r.Lo, r.Hi
+			if lo == mailstore.MaxUID {
+				lo = n
+			}
+			if hi == mailstore.MaxUID {
+				hi = n
+			}
+			if lo > hi {
+				lo, hi = hi, lo
+			}
+			if lo == 0 || hi > n {
+				return nil, bad("", "Invalid sequence number")
+			}
+			out = append(out, sel.uids[lo-1:hi]...)
+		}
+	} else {
+		star := lastUID(sel.uids)
+		for _, r := range set.ranges {
+			lo, hi := r.Lo, r.Hi
+			if lo == mailstore.MaxUID {
+				lo = star
+			}
+			if hi == mailstore.MaxUID {
+				hi = star
+			}
+			if lo > hi {
+				lo, hi = hi, lo
+			}
+			i := sort.Search(len(sel.uids), func(i int) bool { return sel.uids[i] >= lo })
+			for ; i < len(sel.uids) && sel.uids[i] <= hi; i++ {
+				out = append(out, sel.uids[i])
+			}
+		}
+	}
+	if len(set.ranges) > 1 {
+		slices.Sort(out)
+		out = slices.Compact(out)
+	}
+	return out, nil
+}

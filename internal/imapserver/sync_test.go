@@ -1,0 +1,167 @@
+package imapserver
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Several devices of one account over real sockets: A idles while B acts
+// and mail arrives; every change reaches A at once (reads have deadlines,
+// nothing sleeps); a device connecting later sees the result.
+func TestSeveralDevicesIdle(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	const user = "alice@example.test"
+	for i := 1; i <= 3; i++ {
+		env.deliver(t, user, testMessage(i))
+	}
+	a := env.login(t, user)
+	a.ok("SELECT INBOX")
+	a.send("i1 IDLE")
+	a.expect(`^\+ `)
+
+	b := env.login(t, user)
+	b.ok("SELECT INBOX")
+
+	b.ok(`STORE 1 +FLAGS (\Flagged)`)
+	a.expect(`^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)$`)
+
+	b.ok("CREATE Work")
+	b.ok("MOVE 2 Work")
+	a.expect(`^\* 2 EXPUNGE$`)
+
+	env.deliver(t, user, testMessage(4))
+	a.expect(`^\* 3 EXISTS$`)
+
+	b.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	a.expect(`^\* 1 FETCH \(UID 1 FLAGS \(\\Deleted \\Flagged\)\)$`)
+	b.ok("EXPUNGE")
+	a.expect(`^\* 1 EXPUNGE$`)
+
+	b.ok("APPEND INBOX {11+}\r\nSubject: x\r\n")
+	a.expect(`^\* 3 EXISTS$`)
+
+	a.send("DONE")
+	a.expect(`^i1 OK IDLE completed$`)
+	lines := a.ok("FETCH 1:* (UID FLAGS)")
+	mustHave(t, lines, `^\* 1 FETCH \(UID 3 FLAGS \(\)\)$`, `^\* 2 FETCH \(UID 4 FLAGS \(\)\)$`, `^\* 3 FETCH \(UID 5 FLAGS \(\)\)$`)
+
+	// A device that logs in afterwards sees the same state.
+	c := env.login(t, user)
+	lines = c.ok("SELECT INBOX")
+	mustHave(t, lines, `^\* 3 EXISTS$`)
+	lines = c.ok("STATUS Work (MESSAGES)")
+	mustHave(t, lines, `^\* STATUS "Work" \(MESSAGES 1\)$`)
+	lines = c.ok("UID FETCH 1:* FLAGS")
+	if hasLine(lines, `UID [12] `) {
+		t.Fatalf("expunged messages still visible: %q", lines)
+	}
+}
+
+// RFC 9051 section 7.5.1: no EXPUNGE during FETCH, STORE or SEARCH; the
+// sequence numbers stay consistent until a command that allows it.
+func TestExpungeDeferred(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	const user = "alice@example.test"
+	for i := 1; i <= 3; i++ {
+		env.deliver(t, user, testMessage(i))
+	}
+	a := env.login(t, user)
+	a.ok("SELECT INBOX")
+	b := env.login(t, user)
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	b.ok("EXPUNGE")
+
+	for _, cmd := range []string{"FETCH 1:* UID", "STORE 3 +FLAGS.SILENT (\\Seen)", "SEARCH ALL"} {
+		lines := a.ok(cmd)
+		if hasLine(lines, `EXPUNGE`) {
+			t.Fatalf("%s: EXPUNGE sent: %q", cmd, lines)
+		}
+	}
+	// The FETCH above still numbered UID 3 as 3.
+	lines := a.ok("FETCH 3 UID")
+	mustHave(t, lines, `^\* 3 FETCH \(UID 3\)$`)
+	lines = a.ok("NOOP")
+	mustHave(t, lines, `^\* 1 EXPUNGE$`)
+	lines = a.ok("FETCH 2 UID")
+	mustHave(t, lines, `^\* 2 FETCH \(UID 3\)$`)
+
+	// A UID command may announce expunges (after its own data, which
+	// still uses the old numbers).
+	b.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	b.ok("EXPUNGE")
+	lines = a.ok("UID FETCH 1:* UID")
+	mustHave(t, lines, `^\* 2 FETCH \(UID 3\)$`, `^\* 1 EXPUNGE$`)
+}
+
+// The selected mailbox deleted by another device: BYE, not confusion.
+func TestSelectedMailboxDeleted(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	const user = "alice@example.test"
+	a := env.login(t, user)
+	a.ok("CREATE Gone")
+	a.ok("SELECT Gone")
+	b := env.login(t, user)
+	b.ok("DELETE Gone")
+	a.send("n1 NOOP")
+	a.expect(`^\* BYE `)
+}
+
+// QRESYNC (RFC 7162 section 3.2.5): a device that comes back learns what
+// vanished and which flags changed, from the tombstones and modseqs.
+func TestQresyncAfterChanges(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	const user = "alice@example.test"
+	for i := 1; i <= 3; i++ {
+		env.deliver(t, user, testMessage(i))
+	}
+	a := env.login(t, user)
+	a.ok("ENABLE QRESYNC")
+	lines := a.ok("SELECT INBOX")
+	validity := submatch(t, lines, `UIDVALIDITY (\d+)`)
+	modseq := submatch(t, lines, `HIGHESTMODSEQ (\d+)`)
+	a.ok("LOGOUT")
+
+	b := env.login(t, user)
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 1 +FLAGS (\Answered)`)
+	b.ok(`STORE 2 +FLAGS (\Deleted)`)
+	b.ok("EXPUNGE")
+	env.deliver(t, user, testMessage(4))
+
+	a2 := env.login(t, user)
+	a2.ok("ENABLE QRESYNC")
+	lines = a2.ok("SELECT INBOX (QRESYNC (" + validity + " " + modseq + " 1:3))")
+	mustHave(t, lines,
+		`^\* 3 EXISTS$`,
+		`^\* VANISHED \(EARLIER\) 2$`,
+		`^\* 1 FETCH \(UID 1 FLAGS \(\\Answered\) MODSEQ \(\d+\)\)$`,
+		`^\* 3 FETCH \(UID 4 FLAGS \(\) MODSEQ \(\d+\)\)$`,
+	)
+	if hasLine(lines, `UID 3 `) {
+		t.Fatalf("unchanged message reported: %q", lines)
+	}
+	// Wrong UIDVALIDITY: a plain SELECT, no VANISHED.
+	lines = a2.ok("SELECT INBOX (QRESYNC (1 " + modseq + "))")
+	if hasLine(lines, "VANISHED") {
+		t.Fatalf("VANISHED with a wrong UIDVALIDITY: %q", lines)
+	}
+	// Once QRESYNC is on, expunges are VANISHED.
+	b.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	b.ok("EXPUNGE")
+	lines = a2.ok("NOOP")
+	mustHave(t, lines, `^\* VANISHED 1$`)
+}
+
+func submatch(t *testing.T, lines []string, re string) string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	for _, l := range lines {
+		if m := rx.FindStringSubmatch(l); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("no %q in %s", re, strings.Join(lines, "\n"))
+	return ""
+}

@@ -1,0 +1,387 @@
+package queue
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// send delivers raw for entry e to the first hop that answers, and
+// returns one result per recipient.
+func (q *Queue) send(ctx context.Context, e mailstore.QueueEntry, raw []byte) []rcptResult {
+	hops, rerr := q.route(ctx, e.Domain)
+	if rerr != nil {
+		return allResults(e.Recipients, rerr.perm, rerr.status, rerr.msg, "", false)
+	}
+	var last []rcptResult
+	for _, h := range hops {
+		res, err := q.deliverTo(ctx, h, e.From, e.Recipients, raw, false)
+		var tlsErr *tlsFailure
+		if errors.As(err, &tlsErr) {
+			// RFC 7435 section 3 (opportunistic security): a failed
+			// STARTTLS falls back to cleartext rather than not delivering.
+			q.log.Info("STARTTLS failed, retrying in cleartext", "host", h.host, "err", tlsErr.err)
+			res, err = q.deliverTo(ctx, h, e.From, e.Recipients, raw, true)
+		}
+		if err == nil {
+			return res
+		}
+		q.log.Info("connection to next hop failed", "entry", e.ID, "host", h.addr, "err", err)
+		// RFC 5321 section 4.4.1 / RFC 3463 X.4.1: no answer from host.
+		last = allResults(e.Recipients, false, "4.4.1", "connection to "+h.host+" failed: "+shortNetError(err), "", false)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return last
+}
+
+// tlsFailure marks a STARTTLS handshake failure (the connection is gone).
+type tlsFailure struct{ err error }
+
+func (t *tlsFailure) Error() string { return "STARTTLS: " + t.err.Error() }
+
+// smtpConn is one client connection.
+type smtpConn struct {
+	nc      net.Conn
+	text    *textproto.Conn
+	timeout time.Duration
+}
+
+type smtpReply struct {
+	code  int
+	msg   string   // lines joined by spaces, cleaned
+	lines []string // the reply's text lines as received
+}
+
+func (r smtpReply) String() string { return strconv.Itoa(r.code) + " " + r.msg }
+
+// status is the reply's enhanced status code (RFC 2034) or one derived
+// from the basic code.
+func (r smtpReply) status() string {
+	if f, _, _ := strings.Cut(r.msg, " "); len(f) >= 5 && (f[0] == '2' || f[0] == '4' || f[0] == '5') && f[1] == '.' {
+		parts := strings.Split(f, ".")
+		if len(parts) == 3 {
+			ok := true
+			for _, p := range parts {
+				if _, err := strconv.Atoi(p); err != nil {
+					ok = false
+				}
+			}
+			if ok {
+				return f
+			}
+		}
+	}
+	return strconv.Itoa(r.code/100) + ".0.0"
+}
+
+func (c *smtpConn) deadline(d time.Duration) { c.nc.SetDeadline(time.Now().Add(d)) }
+
+func (c *smtpConn) read() (smtpReply, error) {
+	c.deadline(c.timeout)
+	code, msg, err := c.text.ReadResponse(0)
+	if err != nil {
+		var te *textproto.Error
+		if !errors.As(err, &te) {
+			return smtpReply{}, err
+		}
+	}
+	return smtpReply{code: code, msg: cleanReply(msg), lines: strings.Split(msg, "\n")}, nil
+}
+
+func (c *smtpConn) cmd(format string, args ...any) (smtpReply, error) {
+	c.deadline(c.timeout)
+	if err := c.text.PrintfLine(format, args...); err != nil {
+		return smtpReply{}, err
+	}
+	return c.read()
+}
+
+// ehlo says EHLO (HELO if refused, RFC 5321 section 4.1.1.1) and returns
+// the extensions, keyed upper case.
+func (c *smtpConn) ehlo(name string) (map[string]string, error) {
+	r, err := c.cmd("EHLO %s", name)
+	if err != nil {
+		return nil, err
+	}
+	if r.code != 250 {
+		r, err = c.cmd("HELO %s", name)
+		if err != nil {
+			return nil, err
+		}
+		if r.code != 250 {
+			return nil, fmt.Errorf("HELO refused: %s", r)
+		}
+		return map[string]string{}, nil
+	}
+	return parseExtensions(r.lines), nil
+}
+
+// parseExtensions reads an EHLO reply's lines (RFC 5321 section 4.1.1.1:
+// the first is the greeting, each other an ehlo-keyword with parameters).
+func parseExtensions(lines []string) map[string]string {
+	ext := map[string]string{}
+	for i, l := range lines {
+		if i == 0 {
+			continue
+		}
+		k, v, _ := strings.Cut(strings.TrimSpace(l), " ")
+		if k != "" {
+			ext[strings.ToUpper(k)] = strings.TrimSpace(v)
+		}
+	}
+	return ext
+}
+
+// cleanReply makes a remote reply safe to log and to quote in a DSN: one
+// line, printable ASCII, bounded.
+func cleanReply(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			r = ' '
+		case r < ' ' || r > '~':
+			continue
+		}
+		if b.Len() >= 500 {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func shortNetError(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		if op.Timeout() {
+			return op.Op + ": timeout"
+		}
+		if op.Err != nil {
+			return op.Op + ": " + cleanReply(op.Err.Error())
+		}
+	}
+	return cleanReply(err.Error())
+}
+
+func needsSMTPUTF8(from string, rcpts []string) bool {
+	if !isASCII(from) {
+		return true
+	}
+	for _, r := range rcpts {
+		if !isASCII(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func has8bit(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// deliverTo runs one SMTP transaction with one host (RFC 5321 section
+// 3.3). An error means the host could not be used (connection, greeting,
+// EHLO, TLS, I/O): the caller tries the next one. Replies to MAIL, RCPT and
+// DATA become per-recipient results.
+func (q *Queue) deliverTo(ctx context.Context, h hop, from string, rcpts []string, raw []byte, noTLS bool) ([]rcptResult, error) {
+	d := net.Dialer{Timeout: q.cfg.DialTimeout, Resolver: q.resolver()}
+	nc, err := d.DialContext(ctx, "tcp", h.addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &smtpConn{nc: nc, text: textproto.NewConn(nc), timeout: q.cfg.CommandTimeout}
+	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	defer func() {
+		stop()
+		c.nc.Close()
+	}()
+
+	greet, err := c.read()
+	if err != nil {
+		return nil, err
+	}
+	if greet.code != 220 {
+		// RFC 5321 section 3.1: a 554 greeting refuses service; try the
+		// next host.
+		return nil, fmt.Errorf("greeting: %s", greet)
+	}
+	ext, err := c.ehlo(q.cfg.Hostname)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ext["STARTTLS"]; ok && !noTLS {
+		r, err := c.cmd("STARTTLS")
+		if err != nil {
+			return nil, err
+		}
+		if r.code == 220 {
+			// RFC 7435 / RFC 3207 section 4.1: opportunistic TLS to an
+			// MX authenticates nothing (MX names are not authenticated
+			// without DNSSEC/MTA-STS), so the certificate is not
+			// verified; TLS still protects against passive listeners.
+			tc := tls.Client(c.nc, &tls.Config{ServerName: h.host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
+			c.deadline(q.cfg.CommandTimeout)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return nil, &tlsFailure{err}
+			}
+			c.nc = tc
+			c.text = textproto.NewConn(tc)
+			// RFC 3207 section 4.2: forget what was learned before TLS.
+			if ext, err = c.ehlo(q.cfg.Hostname); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	results := make([]rcptResult, len(rcpts))
+	for i, r := range rcpts {
+		results[i] = rcptResult{rcpt: r, remoteMTA: h.host, smtpDiag: true}
+	}
+	setAll := func(idx []int, rep smtpReply) {
+		for _, i := range idx {
+			results[i].ok = rep.code/100 == 2
+			results[i].perm = rep.code/100 == 5
+			results[i].status = rep.status()
+			results[i].diag = rep.String()
+		}
+	}
+	all := make([]int, len(rcpts))
+	for i := range all {
+		all[i] = i
+	}
+
+	utf8 := needsSMTPUTF8(from, rcpts)
+	if _, ok := ext["SMTPUTF8"]; utf8 && !ok {
+		// RFC 6531 section 3.2: without SMTPUTF8 the message cannot be
+		// relayed; X.6.7 (RFC 6531 section 3.6).
+		for i := range results {
+			results[i] = rcptResult{rcpt: rcpts[i], perm: true, status: "5.6.7", diag: "next hop " + h.host + " does not support SMTPUTF8", remoteMTA: h.host}
+		}
+		c.cmd("QUIT")
+		return results, nil
+	}
+	if v, ok := ext["SIZE"]; ok {
+		if max, err := strconv.ParseInt(v, 10, 64); err == nil && max > 0 && int64(len(raw)) > max {
+			// RFC 1870 section 6.
+			for i := range results {
+				results[i] = rcptResult{rcpt: rcpts[i], perm: true, status: "5.3.4", diag: fmt.Sprintf("message size %d exceeds the fixed limit %d of %s", len(raw), max, h.host), remoteMTA: h.host}
+			}
+			c.cmd("QUIT")
+			return results, nil
+		}
+	}
+	mail := "MAIL FROM:<" + from + ">"
+	if _, ok := ext["8BITMIME"]; ok && has8bit(raw) {
+		mail += " BODY=8BITMIME" // RFC 6152
+	}
+	if _, ok := ext["SIZE"]; ok {
+		mail += " SIZE=" + strconv.Itoa(len(raw)) // RFC 1870
+	}
+	if utf8 {
+		mail += " SMTPUTF8" // RFC 6531 section 3.4
+	}
+	_, pipelining := ext["PIPELINING"]
+	var mailRep smtpReply
+	rcptReps := make([]smtpReply, len(rcpts))
+	if pipelining {
+		// RFC 2920 section 3.1: MAIL and the RCPTs go in one group.
+		c.deadline(q.cfg.CommandTimeout)
+		w := c.text.W
+		w.WriteString(mail + "\r\n")
+		for _, r := range rcpts {
+			w.WriteString("RCPT TO:<" + r + ">\r\n")
+		}
+		if err := w.Flush(); err != nil {
+			return nil, err
+		}
+		if mailRep, err = c.read(); err != nil {
+			return nil, err
+		}
+		for i := range rcpts {
+			if rcptReps[i], err = c.read(); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		if mailRep, err = c.cmd("%s", mail); err != nil {
+			return nil, err
+		}
+		if mailRep.code/100 == 2 {
+			for i, r := range rcpts {
+				if rcptReps[i], err = c.cmd("RCPT TO:<%s>", r); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if mailRep.code/100 != 2 {
+		setAll(all, mailRep)
+		c.cmd("QUIT")
+		return results, nil
+	}
+	var accepted []int
+	for i, rep := range rcptReps {
+		if rep.code/100 == 2 {
+			accepted = append(accepted, i)
+			continue
+		}
+		setAll([]int{i}, rep)
+	}
+	if len(accepted) == 0 {
+		c.cmd("QUIT")
+		return results, nil
+	}
+	rep, err := c.cmd("DATA")
+	if err != nil {
+		return nil, err
+	}
+	if rep.code != 354 {
+		setAll(accepted, rep)
+		c.cmd("QUIT")
+		return results, nil
+	}
+	c.deadline(q.cfg.DataTimeout)
+	// RFC 5321 section 4.5.2: dot-stuffing; the DotWriter also ends
+	// lines with CRLF and writes the final ".".
+	dw := c.text.DotWriter()
+	if _, err := dw.Write(raw); err != nil {
+		return nil, err
+	}
+	if err := dw.Close(); err != nil {
+		return nil, err
+	}
+	c.timeout = q.cfg.DataTimeout
+	rep, err = c.read()
+	c.timeout = q.cfg.CommandTimeout
+	if err != nil {
+		return nil, err
+	}
+	setAll(accepted, rep)
+	c.cmd("QUIT")
+	return results, nil
+}

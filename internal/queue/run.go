@@ -1,0 +1,259 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// rcptResult is the outcome of one attempt for one recipient.
+type rcptResult struct {
+	rcpt      string
+	ok        bool   // accepted by the next hop
+	perm      bool   // permanent failure: bounce now
+	status    string // RFC 3463 enhanced status, e.g. "5.1.1"
+	diag      string // what the remote said ("550 5.1.1 ...") or why we failed
+	smtpDiag  bool   // diag is an SMTP reply (Diagnostic-Code type smtp)
+	remoteMTA string // the host that answered, "" if none did
+}
+
+// Run delivers due entries until ctx ends, then waits for the deliveries
+// in progress. It sleeps on one timer set for the next due entry (bounded
+// by Config.MaxIdle) and wakes early on Enqueue, Retry and finished
+// deliveries.
+func (q *Queue) Run(ctx context.Context) error {
+	sem := make(chan struct{}, q.cfg.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		filled := false
+		for {
+			free := cap(sem) - len(sem)
+			if free == 0 {
+				filled = true
+				break
+			}
+			now := q.now()
+			entries, err := q.store.ClaimDue(ctx, q.cfg.NodeID, now, now.Add(q.cfg.Lease), free)
+			if err != nil {
+				if ctx.Err() == nil {
+					q.log.Error("claiming due entries", "err", err)
+				}
+				break
+			}
+			for _, e := range entries {
+				sem <- struct{}{}
+				wg.Add(1)
+				go func(e mailstore.QueueEntry) {
+					defer wg.Done()
+					q.attempt(ctx, e)
+					<-sem
+					q.Wake()
+				}(e)
+			}
+			if len(entries) < free {
+				break
+			}
+		}
+		wait := q.cfg.MaxIdle
+		if !filled {
+			wait = q.untilNextDue(ctx, wait)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-q.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// untilNextDue is the wait until the earliest entry is due (an entry
+// leased by another node is due when its lease runs out).
+func (q *Queue) untilNextDue(ctx context.Context, max time.Duration) time.Duration {
+	es, err := q.store.ListQueue(ctx)
+	if err != nil {
+		return max
+	}
+	now := q.now()
+	wait := max
+	for _, e := range es {
+		due := e.NextAttempt
+		if e.LeaseOwner != "" && e.LeaseUntil.After(due) {
+			due = e.LeaseUntil
+		}
+		if d := due.Sub(now); d < wait {
+			wait = d
+		}
+	}
+	if wait < 0 {
+		wait = 0
+	}
+	return wait
+}
+
+// backoff is the delay before attempt n+1: RetryBase doubled per attempt,
+// capped at RetryMax (RFC 5321 section 4.5.4.1 asks for at least 30
+// minutes between retries to one destination in general; the base is
+// configurable for tests and smaller deployments).
+func (q *Queue) backoff(attempts int) time.Duration {
+	d := q.cfg.RetryBase
+	for i := 1; i < attempts && d < q.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	if d > q.cfg.RetryMax {
+		d = q.cfg.RetryMax
+	}
+	return d
+}
+
+// attempt makes one delivery attempt of a claimed entry and records the
+// outcome: delivered recipients leave the entry, permanent failures and
+// expired ones bounce, the rest wait for the next attempt.
+func (q *Queue) attempt(ctx context.Context, e mailstore.QueueEntry) {
+	log := q.log.With("entry", e.ID, "domain", e.Domain)
+	raw, err := q.store.ReadBlob(ctx, e.BlobID)
+	var results []rcptResult
+	if err != nil {
+		if ctx.Err() != nil {
+			q.release(e)
+			return
+		}
+		log.Error("reading queued message", "err", err)
+		results = allResults(e.Recipients, false, "4.3.0", "local problem reading the queued message", "", false)
+	} else {
+		release := q.acquireDest(ctx, e.Domain)
+		if release == nil {
+			q.release(e)
+			return
+		}
+		results = q.send(ctx, e, raw)
+		release()
+		if ctx.Err() != nil {
+			// Shutting down: this attempt does not count.
+			q.release(e)
+			return
+		}
+	}
+	now := q.now()
+	expired := now.Sub(e.Created) >= q.cfg.MaxAge
+	var failed, waiting []rcptResult
+	var delivered int
+	for _, r := range results {
+		switch {
+		case r.ok:
+			delivered++
+		case r.perm:
+			failed = append(failed, r)
+		case expired:
+			// RFC 3463 X.4.7: delivery time expired.
+			r.perm, r.status = true, "5.4.7"
+			r.diag = "delivery time expired; last error: " + r.diag
+			failed = append(failed, r)
+		default:
+			waiting = append(waiting, r)
+		}
+	}
+	b := q.bouncer()
+	if len(failed) > 0 {
+		log.Info("delivery failed permanently", "rcpts", len(failed), "err", failed[0].diag)
+		if err := b.bounce(context.WithoutCancel(ctx), e, failed, false, now); err != nil {
+			log.Error("bouncing", "err", err)
+		}
+	}
+	if delivered > 0 {
+		log.Info("delivered", "rcpts", delivered)
+	}
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if len(waiting) == 0 {
+		if err := q.store.DeleteQueueEntry(bg, e.ID); err != nil {
+			log.Error("removing finished entry", "err", err)
+		}
+		return
+	}
+	e.Attempts++
+	e.NextAttempt = now.Add(q.backoff(e.Attempts))
+	e.LastError = waiting[0].diag
+	if q.cfg.WarnAfter > 0 && !e.Warned && now.Sub(e.Created) >= q.cfg.WarnAfter {
+		// RFC 3464 section 2.3.3: Action: delayed, sent once.
+		if err := b.bounce(bg, e, waiting, true, now); err != nil {
+			log.Error("sending delay warning", "err", err)
+		}
+		e.Warned = true
+	}
+	log.Info("delivery deferred", "rcpts", len(waiting), "attempts", e.Attempts, "next", e.NextAttempt, "err", e.LastError)
+	if len(waiting) < len(e.Recipients) {
+		if err := q.requeue(bg, e, raw, waiting); err != nil {
+			log.Error("requeueing remaining recipients", "err", err)
+		}
+		return
+	}
+	if err := q.store.UpdateQueueEntry(bg, e); err != nil {
+		log.Error("recording attempt", "err", err)
+	}
+}
+
+// requeue replaces an entry by one for the recipients still waiting.
+// mailstore.Store.UpdateQueueEntry does not record Recipients, so the
+// entry is re-enqueued (the blob is content-addressed: no second copy)
+// and the old one removed. A crash between the two re-sends to the waiting
+// recipients, never loses one.
+func (q *Queue) requeue(ctx context.Context, e mailstore.QueueEntry, raw []byte, waiting []rcptResult) error {
+	ne := e
+	ne.ID = 0
+	ne.LeaseOwner, ne.LeaseUntil = "", time.Time{}
+	ne.Recipients = nil
+	for _, r := range waiting {
+		ne.Recipients = append(ne.Recipients, r.rcpt)
+	}
+	if _, err := q.store.Enqueue(ctx, raw, []mailstore.QueueEntry{ne}); err != nil {
+		return fmt.Errorf("enqueue remaining: %w", err)
+	}
+	if err := q.store.DeleteQueueEntry(ctx, e.ID); err != nil {
+		return fmt.Errorf("remove old entry: %w", err)
+	}
+	return nil
+}
+
+// release gives an entry back without counting an attempt.
+func (q *Queue) release(e mailstore.QueueEntry) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := q.store.UpdateQueueEntry(ctx, e); err != nil && !errors.Is(err, mailstore.ErrClosed) {
+		q.log.Error("releasing entry", "entry", e.ID, "err", err)
+	}
+}
+
+// acquireDest takes one of the domain's MaxConnsPerDest slots; nil when
+// ctx ended first.
+func (q *Queue) acquireDest(ctx context.Context, domain string) func() {
+	q.destMu.Lock()
+	ch := q.dest[domain]
+	if ch == nil {
+		ch = make(chan struct{}, q.cfg.MaxConnsPerDest)
+		q.dest[domain] = ch
+	}
+	q.destMu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+func allResults(rcpts []string, perm bool, status, diag, mta string, smtpDiag bool) []rcptResult {
+	out := make([]rcptResult, len(rcpts))
+	for i, r := range rcpts {
+		out[i] = rcptResult{rcpt: r, perm: perm, status: status, diag: diag, remoteMTA: mta, smtpDiag: smtpDiag}
+	}
+	return out
+}

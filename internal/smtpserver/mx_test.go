@@ -1,0 +1,269 @@
+package smtpserver
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// wire is a raw SMTP transcript driver.
+type wire struct {
+	t  testing.TB
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialWire(t testing.TB, addr string) *wire {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	w := &wire{t: t, c: c, br: bufio.NewReader(c)}
+	w.expect("220 ")
+	return w
+}
+
+// reply reads one (possibly multi-line) reply and returns its last line.
+func (w *wire) reply() string {
+	w.t.Helper()
+	var all []string
+	for {
+		l, err := w.br.ReadString('\n')
+		if err != nil {
+			w.t.Fatalf("read: %v (so far %q)", err, all)
+		}
+		all = append(all, strings.TrimRight(l, "\r\n"))
+		if len(l) < 4 || l[3] != '-' {
+			return strings.Join(all, "\n")
+		}
+	}
+}
+
+func (w *wire) expect(prefix string) string {
+	w.t.Helper()
+	r := w.reply()
+	last := r[strings.LastIndex(r, "\n")+1:]
+	if !strings.HasPrefix(last, prefix) {
+		w.t.Fatalf("got %q, want prefix %q", r, prefix)
+	}
+	return r
+}
+
+func (w *wire) send(line string) {
+	w.t.Helper()
+	if _, err := fmt.Fprintf(w.c, "%s\r\n", line); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *wire) cmd(line, prefix string) string {
+	w.t.Helper()
+	w.send(line)
+	return w.expect(prefix)
+}
+
+func msg(from, to, subject string) string {
+	return "From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <" + subject + "@test>\r\n\r\nHello.\r\n"
+}
+
+func TestMXAcceptAndRefuse(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{}, false)
+	w := dialWire(t, addr)
+	ehlo := w.cmd("EHLO client.test", "250 ")
+	for _, ext := range []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "CHUNKING", "ENHANCEDSTATUSCODES", "SIZE 52428800"} {
+		if !strings.Contains(ehlo, ext) {
+			t.Errorf("EHLO lacks %s: %q", ext, ehlo)
+		}
+	}
+	if strings.Contains(ehlo, "AUTH") || strings.Contains(ehlo, "STARTTLS") {
+		t.Errorf("MX without TLS offers AUTH/STARTTLS: %q", ehlo)
+	}
+	// Tolerated: a space after the colon (CLIENTS.md).
+	w.cmd("MAIL FROM: <sender@remote.test>", "250 ")
+	w.cmd("RCPT TO:<nobody@x.test>", "550 5.1.1 ")
+	w.cmd("RCPT TO:<someone@elsewhere.test>", "554 5.7.1 ")
+	w.cmd("RCPT TO:<Bob@X.test>", "250 ")
+	w.cmd("DATA", "354 ")
+	w.send(strings.ReplaceAll(msg("sender@remote.test", "bob@x.test", "mx1"), "Hello.", "..dot-stuffed"))
+	w.cmd(".", "250 ")
+	w.cmd("QUIT", "221 ")
+
+	got := e.mailbox(t, e.bob, "")
+	if len(got) != 1 {
+		t.Fatalf("bob has %d messages", len(got))
+	}
+	raw := string(got[0])
+	if !strings.HasPrefix(raw, "Received: from client.test ([127.0.0.1])\r\n\tby mx.x.test (Roost) with ESMTP id ") ||
+		!strings.Contains(raw, "for <bob@x.test>;") {
+		t.Fatalf("Received header: %q", raw)
+	}
+	if !strings.Contains(raw, "\r\n\r\n.dot-stuffed\r\n") {
+		t.Fatalf("body not unstuffed: %q", raw)
+	}
+}
+
+func TestMXAliasesOneCopyPerAccount(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{}, false)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := msg("s@remote.test", "alice@x.test", "alias")
+	if err := c.SendMail("s@remote.test", []string{"alice@x.test", "al@x.test", "bob@x.test"}, strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	a, b := e.mailbox(t, e.alice, ""), e.mailbox(t, e.bob, "")
+	if len(a) != 1 || len(b) != 1 {
+		t.Fatalf("alice %d, bob %d messages; want 1 and 1", len(a), len(b))
+	}
+	if strings.Contains(string(a[0]), "\tfor <") {
+		t.Fatalf("for clause with several recipients: %q", a[0])
+	}
+}
+
+func TestMXSizeLimit(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{MaxMessageBytes: 1000}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO c", "250 ")
+	w.cmd("MAIL FROM:<s@r.test> SIZE=5000", "552 5.3.4 ")
+	w.cmd("MAIL FROM:<s@r.test> SIZE=500", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	w.cmd("DATA", "354 ")
+	w.send(msg("s@r.test", "bob@x.test", "big") + strings.Repeat(strings.Repeat("x", 78)+"\r\n", 20))
+	w.cmd(".", "552 5.3.4 ")
+	// The session is still usable and nothing was stored.
+	w.cmd("NOOP", "250 ")
+	if n := len(e.mailbox(t, e.bob, "")); n != 0 {
+		t.Fatalf("oversized message stored (%d)", n)
+	}
+}
+
+func TestMXChunking(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO c", "250 ")
+	w.cmd("MAIL FROM:<s@r.test> BODY=8BITMIME", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	body := msg("s@r.test", "bob@x.test", "bdat") + "Gr\xc3\xbc\xc3\x9fe\r\n.no stuffing in BDAT\r\n"
+	half := len(body) / 2
+	w.send(fmt.Sprintf("BDAT %d", half))
+	w.c.Write([]byte(body[:half]))
+	w.expect("250 ")
+	w.send(fmt.Sprintf("BDAT %d LAST", len(body)-half))
+	w.c.Write([]byte(body[half:]))
+	w.expect("250 ")
+	got := e.mailbox(t, e.bob, "")
+	if len(got) != 1 || !strings.HasSuffix(string(got[0]), body) {
+		t.Fatalf("BDAT message: %q", got)
+	}
+}
+
+func TestMXLoopRefused(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{}, false)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hops := strings.Repeat("Received: from a by b; Wed, 25 Nov 2026 10:00:00 +0000\r\n", 51)
+	err = c.SendMail("s@r.test", []string{"bob@x.test"}, strings.NewReader(hops+msg("s@r.test", "bob@x.test", "loop")))
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 554 || se.EnhancedCode != (smtp.EnhancedCode{5, 4, 6}) {
+		t.Fatalf("loop: %v", err)
+	}
+	// 50 hops are fine.
+	hops = strings.Repeat("Received: from a by b; Wed, 25 Nov 2026 10:00:00 +0000\r\n", 50)
+	if err := c.SendMail("s@r.test", []string{"bob@x.test"}, strings.NewReader(hops+msg("s@r.test", "bob@x.test", "noloop"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMXRecipientLimit(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{MaxRecipients: 2}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO c", "250 ")
+	w.cmd("MAIL FROM:<s@r.test>", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	w.cmd("RCPT TO:<alice@x.test>", "250 ")
+	w.cmd("RCPT TO:<al@x.test>", "452 4.5.3 ")
+}
+
+func TestMXConnsPerIP(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{MaxConnsPerIP: 2}, false)
+	w1, w2 := dialWire(t, addr), dialWire(t, addr)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	if !strings.HasPrefix(line, "421 4.7.0 ") {
+		t.Fatalf("third connection: %q", line)
+	}
+	w1.cmd("QUIT", "221 ")
+	w1.c.Close()
+	// The slot frees when the connection ends.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if strings.HasPrefix(line, "220 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot not freed: %q", line)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w2.cmd("NOOP", "250 ")
+}
+
+func TestShutdownSays421(t *testing.T) {
+	e := newEnv(t)
+	s, addr := e.start(t, nil, Config{}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO c", "250 ")
+	go s.Shutdown(t.Context())
+	w.expect("421 ")
+}
+
+func TestSTARTTLS(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{TLS: selfSigned(t)}, false)
+	c, err := smtp.DialStartTLS(addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendMail("s@r.test", []string{"bob@x.test"}, strings.NewReader(msg("s@r.test", "bob@x.test", "tls"))); err != nil {
+		t.Fatal(err)
+	}
+	got := e.mailbox(t, e.bob, "")
+	if len(got) != 1 || !strings.Contains(string(got[0]), "with ESMTPS id") {
+		t.Fatalf("TLS delivery: %q", got)
+	}
+}

@@ -1,0 +1,220 @@
+package smtpserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/roost-mail/roost/internal/delivery"
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+type backend struct{ s *Server }
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: b.s, conn: c, id: delivery.NewID()}, nil
+}
+
+// session is one SMTP connection's state between EHLO (or STARTTLS) and
+// QUIT. go-smtp calls its methods from the connection's goroutine (BDAT
+// runs Data in another goroutine, but never concurrently with Mail/Rcpt).
+type session struct {
+	s    *Server
+	conn *smtp.Conn
+	id   string
+
+	account *mailstore.Account // authenticated submitter (submission)
+
+	from        string
+	local       []string // local recipients
+	accounts    []int64  // their accounts, resolved at RCPT
+	remote      []string // remote recipients (submission only)
+	transaction int
+}
+
+func (ss *session) ctx() (context.Context, context.CancelFunc) {
+	// Bounded so a wedged store cannot hold a connection forever; the
+	// client's own timeout for the final reply is 10 minutes (RFC 5321
+	// section 4.5.3.2.6).
+	return context.WithTimeout(context.Background(), 5*time.Minute)
+}
+
+func (ss *session) Reset() {
+	ss.from = ""
+	ss.local = nil
+	ss.accounts = nil
+	ss.remote = nil
+}
+
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	ss.Reset()
+	if ss.s.cfg.Submission {
+		if ss.account == nil {
+			return errAuthRequired
+		}
+		// RFC 6409 section 6.1: the MSA may refuse a reverse-path the
+		// authenticated user is not entitled to use.
+		if from == "" {
+			return errSenderNotOwned
+		}
+		ctx, cancel := ss.ctx()
+		defer cancel()
+		if err := ss.ownsAddress(ctx, from); err != nil {
+			return reply(ss.s.log, err)
+		}
+	}
+	ss.from = from
+	return nil
+}
+
+// ownsAddress checks that addr is the account's own address or one of its
+// aliases.
+func (ss *session) ownsAddress(ctx context.Context, addr string) error {
+	acct, err := ss.s.deliver.Resolve(ctx, addr)
+	if errors.Is(err, mailstore.ErrNoSuchAccount) {
+		return errSenderNotOwned
+	}
+	if err != nil {
+		return err
+	}
+	if acct.ID != ss.account.ID {
+		return errSenderNotOwned
+	}
+	return nil
+}
+
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	ctx, cancel := ss.ctx()
+	defer cancel()
+	addr, err := mailstore.NormalizeAddress(to)
+	if err != nil {
+		return errBadAddress
+	}
+	served, err := ss.servedDomain(ctx, delivery.Domain(addr))
+	if err != nil {
+		return reply(ss.s.log, err)
+	}
+	if !served {
+		// RFC 5321 section 3.6.2 and 7.1: relay only for authenticated
+		// submitters; an MX serves its own domains only.
+		if !ss.s.cfg.Submission || ss.account == nil || ss.s.queue == nil {
+			return errRelayDenied
+		}
+		ss.remote = append(ss.remote, addr)
+		return nil
+	}
+	acct, err := ss.s.deliver.Resolve(ctx, addr)
+	if err != nil {
+		return reply(ss.s.log, err)
+	}
+	ss.local = append(ss.local, addr)
+	ss.accounts = append(ss.accounts, acct.ID)
+	return nil
+}
+
+func (ss *session) servedDomain(ctx context.Context, domain string) (bool, error) {
+	if domain == "" {
+		return false, nil
+	}
+	domains, err := ss.s.store.ListDomains(ctx)
+	if err != nil {
+		return false, fmt.Errorf("list domains: %w", err)
+	}
+	for _, d := range domains {
+		if strings.EqualFold(d.Name, domain) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		// go-smtp's size limit and aborted transfers arrive as errors
+		// here; reply maps them.
+		return reply(ss.s.log, err)
+	}
+	ctx, cancel := ss.ctx()
+	defer cancel()
+	if ss.s.cfg.Submission {
+		return reply(ss.s.log, ss.submit(ctx, raw))
+	}
+	_, err = ss.s.deliver.Deliver(ctx, delivery.Envelope{
+		From: ss.from, Recipients: ss.local, Accounts: ss.accounts, Trace: ss.trace(),
+	}, raw)
+	if err == nil {
+		ss.s.log.Info("delivered", "session", ss.id, "from", ss.from, "rcpts", len(ss.local), "size", len(raw))
+	}
+	return reply(ss.s.log, err)
+}
+
+// submit handles a submitted message: completes its header, checks the
+// From: field, delivers the local copies, queues the remote ones and files
+// the Sent copy. The three steps are separate transactions; a failure
+// before the 250 makes the client resend, so the order is local delivery
+// and queueing (which must both succeed for 250) then Sent filing (which
+// is logged but does not fail an accepted message).
+func (ss *session) submit(ctx context.Context, raw []byte) error {
+	if err := ss.s.deliver.CheckLoop(raw); err != nil {
+		return err
+	}
+	raw = delivery.CompleteSubmission(raw, ss.s.cfg.Hostname, time.Now())
+	froms, ok := delivery.FromAddresses(raw)
+	if !ok {
+		return errNoFrom
+	}
+	for _, f := range froms {
+		if err := ss.ownsAddress(ctx, f); err != nil {
+			return err
+		}
+	}
+	all := append(append([]string(nil), ss.local...), ss.remote...)
+	stamped := ss.s.deliver.Stamp(raw, *ss.trace(), all)
+	if len(ss.local) > 0 {
+		if _, err := ss.s.deliver.Deliver(ctx, delivery.Envelope{From: ss.from, Recipients: ss.local, Accounts: ss.accounts}, stamped); err != nil {
+			return err
+		}
+	}
+	if len(ss.remote) > 0 {
+		if err := ss.s.queue.Enqueue(ctx, ss.from, ss.remote, stamped, ss.account.ID); err != nil {
+			return err
+		}
+	}
+	ss.s.log.Info("submitted", "session", ss.id, "account", ss.account.Name, "local", len(ss.local), "remote", len(ss.remote), "size", len(raw))
+	if ss.s.cfg.SaveSent {
+		if _, err := ss.s.deliver.FileSent(ctx, ss.account.ID, raw); err != nil {
+			ss.s.log.Error("filing in Sent failed; message accepted", "session", ss.id, "account", ss.account.Name, "err", err)
+		}
+	}
+	return nil
+}
+
+// trace describes this hop for the Received: field.
+func (ss *session) trace() *delivery.Trace {
+	t := &delivery.Trace{
+		Helo:     ss.conn.Hostname(),
+		RemoteIP: remoteIP(ss.conn.Conn().RemoteAddr()),
+		ID:       fmt.Sprintf("%s.%d", ss.id, ss.transaction),
+	}
+	ss.transaction++
+	// RFC 3848: ESMTP, plus S for TLS and A for an authenticated client.
+	t.Protocol = "ESMTP"
+	state, isTLS := ss.conn.TLSConnectionState()
+	if isTLS {
+		t.Protocol += "S"
+		t.TLS = tls.VersionName(state.Version) + " " + tls.CipherSuiteName(state.CipherSuite)
+	}
+	if ss.account != nil {
+		t.Protocol += "A"
+	}
+	return t
+}

@@ -1,0 +1,211 @@
+package smtpserver
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+	"github.com/roost-mail/roost/internal/queue"
+)
+
+func plainIR(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+}
+
+func TestSubmissionAuthRequired(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{Submission: true}, false)
+	w := dialWire(t, addr)
+	ehlo := w.cmd("EHLO c", "250 ")
+	// Loopback: AUTH is offered without TLS.
+	if !strings.Contains(ehlo, "AUTH ") || !strings.Contains(ehlo, "PLAIN") {
+		t.Fatalf("EHLO on loopback lacks AUTH: %q", ehlo)
+	}
+	w.cmd("MAIL FROM:<alice@x.test>", "530 5.7.0 ")
+	w.cmd("AUTH PLAIN "+plainIR("alice@x.test", "wrong"), "535 5.7.8 ")
+	w.cmd("AUTH PLAIN "+plainIR("nobody@x.test", testPassword), "535 5.7.8 ")
+	w.cmd("AUTH PLAIN "+plainIR("alice@x.test", testPassword), "235 ")
+	w.cmd("AUTH PLAIN "+plainIR("alice@x.test", testPassword), "503 ")
+	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	// No queue: remote recipients are refused.
+	w.cmd("RCPT TO:<x@remote.test>", "554 5.7.1 ")
+}
+
+func TestSubmissionAuthLogin(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{Submission: true}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO c", "250 ")
+	w.cmd("AUTH LOGIN", "334 ")
+	w.cmd(base64.StdEncoding.EncodeToString([]byte("al@x.test")), "334 ")
+	w.cmd(base64.StdEncoding.EncodeToString([]byte(testPassword)), "235 ")
+}
+
+func TestSubmissionSCRAM(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{Submission: true}, false)
+	w := dialWire(t, addr)
+	if ehlo := w.cmd("EHLO c", "250 "); !strings.Contains(ehlo, "SCRAM-SHA-256") {
+		t.Skipf("auth offers no SCRAM-SHA-256: %q", ehlo)
+	}
+	scramLogin(t, w, "alice@x.test", testPassword)
+	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
+}
+
+func TestSubmissionSenderChecks(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{Submission: true}, false)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "alice@x.test", testPassword)); err != nil {
+		t.Fatal(err)
+	}
+	wantCode := func(err error, code int, enh smtp.EnhancedCode) {
+		t.Helper()
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code != code || se.EnhancedCode != enh {
+			t.Fatalf("got %v, want %d %v", err, code, enh)
+		}
+	}
+	// Envelope sender of another account.
+	wantCode(c.Mail("bob@x.test", nil), 550, smtp.EnhancedCode{5, 7, 1})
+	wantCode(c.Mail("", nil), 550, smtp.EnhancedCode{5, 7, 1})
+	// From: header of another account.
+	err = c.SendMail("alice@x.test", []string{"bob@x.test"}, strings.NewReader(msg("bob@x.test", "bob@x.test", "forged")))
+	wantCode(err, 550, smtp.EnhancedCode{5, 7, 1})
+	// No From: at all.
+	err = c.SendMail("alice@x.test", []string{"bob@x.test"}, strings.NewReader("Subject: x\r\n\r\nbody\r\n"))
+	wantCode(err, 550, smtp.EnhancedCode{5, 6, 0})
+	// The alias is alice's own.
+	if err := c.SendMail("al@x.test", []string{"bob@x.test"}, strings.NewReader(msg("Alice <al@x.test>", "bob@x.test", "alias-ok"))); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.mailbox(t, e.bob, "")); n != 1 {
+		t.Fatalf("bob has %d messages, want 1", n)
+	}
+}
+
+func TestSubmissionSentFiledOnce(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{Submission: true, SaveSent: true}, false)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "alice@x.test", testPassword)); err != nil {
+		t.Fatal(err)
+	}
+	raw := msg("alice@x.test", "bob@x.test", "sent-once")
+	if err := c.SendMail("alice@x.test", []string{"bob@x.test"}, strings.NewReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	sent := e.mailbox(t, e.alice, mailstore.SpecialSent)
+	if len(sent) != 1 || string(sent[0]) != raw {
+		t.Fatalf("Sent: %q", sent)
+	}
+	if strings.HasPrefix(string(sent[0]), "Received:") {
+		t.Fatal("Sent copy carries our Received: field")
+	}
+	// The client's own IMAP APPEND of the same message is a no-op.
+	mb, err := e.store.MailboxBySpecialUse(context.Background(), e.alice.ID, mailstore.SpecialSent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.store.Append(context.Background(), e.alice.ID, []mailstore.AppendRequest{{MailboxID: mb.ID, Raw: []byte(raw), Flags: []string{mailstore.FlagSeen}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || !res[0].Existing {
+		t.Fatalf("Append into Sent: %+v, want Existing", res)
+	}
+	if n := len(e.mailbox(t, e.alice, mailstore.SpecialSent)); n != 1 {
+		t.Fatalf("Sent has %d messages after APPEND", n)
+	}
+	// Bob got it, with a trace field naming the authenticated protocol.
+	inbox := e.mailbox(t, e.bob, "")
+	if len(inbox) != 1 || !strings.Contains(string(inbox[0]), "with ESMTPA id") {
+		t.Fatalf("bob: %q", inbox)
+	}
+
+	// A message without Message-ID/Date gets both, in Sent and at Bob's.
+	if err := c.SendMail("alice@x.test", []string{"bob@x.test"}, strings.NewReader("From: alice@x.test\r\nSubject: bare\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	sent = e.mailbox(t, e.alice, mailstore.SpecialSent)
+	if len(sent) != 2 || !strings.Contains(string(sent[1]), "Message-ID: <") || !strings.Contains(string(sent[1]), "Date: ") {
+		t.Fatalf("completed message: %q", sent)
+	}
+}
+
+func TestSubmissionQueuesRemote(t *testing.T) {
+	e := newEnv(t)
+	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t)) // not running: entries stay
+	_, addr := e.start(t, q, Config{Submission: true, SaveSent: true}, false)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "alice@x.test", testPassword)); err != nil {
+		t.Fatal(err)
+	}
+	rcpts := []string{"a@one.test", "bob@x.test", "b@two.test", "c@one.test"}
+	if err := c.SendMail("alice@x.test", rcpts, strings.NewReader(msg("alice@x.test", "a@one.test", "remote"))); err != nil {
+		t.Fatal(err)
+	}
+	es, err := e.store.ListQueue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, en := range es {
+		got[en.Domain] = strings.Join(en.Recipients, ",")
+		if en.From != "alice@x.test" || en.AccountID != e.alice.ID {
+			t.Errorf("entry %+v", en)
+		}
+	}
+	if len(es) != 2 || got["one.test"] != "a@one.test,c@one.test" || got["two.test"] != "b@two.test" {
+		t.Fatalf("queue: %v", got)
+	}
+	if n := len(e.mailbox(t, e.bob, "")); n != 1 {
+		t.Fatalf("local recipient got %d", n)
+	}
+	if n := len(e.mailbox(t, e.alice, mailstore.SpecialSent)); n != 1 {
+		t.Fatalf("Sent has %d", n)
+	}
+}
+
+func TestSubmissionImplicitTLS(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{Submission: true, TLS: selfSigned(t)}, true)
+	c, err := smtp.DialTLS(addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		t.Fatal("STARTTLS offered inside TLS")
+	}
+	if err := c.Auth(sasl.NewPlainClient("", "bob@x.test", testPassword)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("bob@x.test", []string{"alice@x.test"}, strings.NewReader(msg("bob@x.test", "alice@x.test", "tls465"))); err != nil {
+		t.Fatal(err)
+	}
+	got := e.mailbox(t, e.alice, "")
+	if len(got) != 1 || !strings.Contains(string(got[0]), "with ESMTPSA id") {
+		t.Fatalf("alice: %q", got)
+	}
+}

@@ -1,0 +1,5 @@
+package postgres
+
+// ListenerPID exposes the backend PID of a Store's LISTEN connection so a
+// test can kill it with pg_terminate_backend.
+func ListenerPID(s *Store) uint32 { return s.lis.pid() }

@@ -1,0 +1,220 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+const queueCols = "id, account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned, lease_owner, lease_until"
+
+func scanQueue(r pgx.Row) (mailstore.QueueEntry, error) {
+	var e mailstore.QueueEntry
+	var until *time.Time
+	err := r.Scan(&e.ID, &e.AccountID, &e.From, &e.Recipients, &e.Domain, &e.BlobID, &e.Size, &e.Created, &e.Attempts, &e.NextAttempt, &e.LastError, &e.Warned, &e.LeaseOwner, &until)
+	if until != nil {
+		e.LeaseUntil = *until
+	}
+	return e, err
+}
+
+func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.QueueEntry) ([]int64, error) {
+	sum := sha256.Sum256(raw)
+	blob := hex.EncodeToString(sum[:])
+	var ids []int64
+	err := s.write(ctx, func(w *wtx) error {
+		ids = make([]int64, 0, len(entries))
+		if len(entries) == 0 {
+			return nil
+		}
+		if err := s.addBlobRef(w, blob, raw, len(entries)); err != nil {
+			return err
+		}
+		created := now()
+		for _, e := range entries {
+			next := e.NextAttempt
+			if next.IsZero() {
+				next = created
+			}
+			rcpts := make([]string, len(e.Recipients))
+			for i, r := range e.Recipients {
+				rcpts[i] = clean(r)
+			}
+			var id int64
+			err := w.QueryRow(ctx, `INSERT INTO queue (account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+				e.AccountID, clean(e.From), rcpts, clean(e.Domain), blob, int64(len(raw)), created, e.Attempts, next, clean(e.LastError), e.Warned).Scan(&id)
+			if err != nil {
+				return fmt.Errorf("postgres: enqueue: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+func (s *Store) ListQueue(ctx context.Context) ([]mailstore.QueueEntry, error) {
+	q, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, "SELECT "+queueCols+" FROM queue ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list queue: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (mailstore.QueueEntry, error) { return scanQueue(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list queue: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) GetQueueEntry(ctx context.Context, id int64) (mailstore.QueueEntry, error) {
+	q, err := s.db()
+	if err != nil {
+		return mailstore.QueueEntry{}, err
+	}
+	e, err := scanQueue(q.QueryRow(ctx, "SELECT "+queueCols+" FROM queue WHERE id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, fmt.Errorf("queue entry %d: %w", id, mailstore.ErrNoSuchMessage)
+	}
+	if err != nil {
+		return e, fmt.Errorf("postgres: queue entry: %w", err)
+	}
+	return e, nil
+}
+
+// ClaimDue leases due entries. FOR UPDATE SKIP LOCKED makes concurrent
+// claimers on different nodes pass over rows another claimer is taking,
+// instead of waiting for them and then claiming them a second time: each
+// entry goes to exactly one caller.
+func (s *Store) ClaimDue(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]mailstore.QueueEntry, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []mailstore.QueueEntry
+	err := s.write(ctx, func(w *wtx) error {
+		rows, err := w.Query(ctx, `UPDATE queue SET lease_owner = $1, lease_until = $3
+			WHERE id IN (
+				SELECT id FROM queue
+				WHERE next_attempt <= $2 AND (lease_until IS NULL OR lease_until <= $2)
+				ORDER BY next_attempt, id LIMIT $4
+				FOR UPDATE SKIP LOCKED)
+			RETURNING `+queueCols, owner, now, leaseUntil, limit)
+		if err != nil {
+			return fmt.Errorf("postgres: claim: %w", err)
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (mailstore.QueueEntry, error) { return scanQueue(r) })
+		if err != nil {
+			return fmt.Errorf("postgres: claim: %w", err)
+		}
+		return nil
+	})
+	sortQueue(out)
+	return out, err
+}
+
+func sortQueue(es []mailstore.QueueEntry) {
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && queueLess(es[j], es[j-1]); j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
+	}
+}
+
+func queueLess(a, b mailstore.QueueEntry) bool {
+	if !a.NextAttempt.Equal(b.NextAttempt) {
+		return a.NextAttempt.Before(b.NextAttempt)
+	}
+	return a.ID < b.ID
+}
+
+func (s *Store) UpdateQueueEntry(ctx context.Context, e mailstore.QueueEntry) error {
+	return s.write(ctx, func(w *wtx) error {
+		tag, err := w.Exec(ctx, `UPDATE queue SET attempts = $2, next_attempt = $3, last_error = $4, warned = $5,
+			lease_owner = '', lease_until = NULL WHERE id = $1`, e.ID, e.Attempts, e.NextAttempt, clean(e.LastError), e.Warned)
+		if err != nil {
+			return fmt.Errorf("postgres: update queue entry: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("queue entry %d: %w", e.ID, mailstore.ErrNoSuchMessage)
+		}
+		return nil
+	})
+}
+
+func (s *Store) RetryQueue(ctx context.Context, ids []int64, now time.Time) (int, error) {
+	var n int
+	err := s.write(ctx, func(w *wtx) error {
+		tag, err := w.Exec(ctx, "UPDATE queue SET next_attempt = $2 WHERE (coalesce(cardinality($1::bigint[]), 0) = 0 OR id = ANY($1))", ids, now)
+		if err != nil {
+			return fmt.Errorf("postgres: retry queue: %w", err)
+		}
+		n = int(tag.RowsAffected())
+		return nil
+	})
+	return n, err
+}
+
+func (s *Store) DeleteQueueEntry(ctx context.Context, id int64) error {
+	return s.write(ctx, func(w *wtx) error {
+		var blob string
+		err := w.QueryRow(ctx, "DELETE FROM queue WHERE id = $1 RETURNING blob_id", id).Scan(&blob)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("queue entry %d: %w", id, mailstore.ErrNoSuchMessage)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: delete queue entry: %w", err)
+		}
+		return changeBlobRefs(w, []string{blob}, -1)
+	})
+}
+
+// AcquireLease takes or renews a lease in one statement: the upsert only
+// overwrites a row that has expired or that owner already holds, and the
+// primary key makes two racing inserts collide instead of both winning.
+func (s *Store) AcquireLease(ctx context.Context, name, owner string, until time.Time) (bool, error) {
+	var ok bool
+	err := s.write(ctx, func(w *wtx) error {
+		tag, err := w.Exec(ctx, `INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3)
+			ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+			WHERE leases.until <= $4 OR leases.owner = excluded.owner`, clean(name), clean(owner), until, now())
+		if err != nil {
+			return fmt.Errorf("postgres: acquire lease: %w", err)
+		}
+		ok = tag.RowsAffected() == 1
+		return nil
+	})
+	return ok, err
+}
+
+// ReleaseLease drops owner's lease. Releasing a lease another owner holds
+// (unexpired) fails with ErrLeaseHeld; releasing one nobody holds is a
+// no-op.
+func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	return s.write(ctx, func(w *wtx) error {
+		tag, err := w.Exec(ctx, "DELETE FROM leases WHERE name = $1 AND owner = $2", clean(name), clean(owner))
+		if err != nil {
+			return fmt.Errorf("postgres: release lease: %w", err)
+		}
+		if tag.RowsAffected() > 0 {
+			return nil
+		}
+		var held bool
+		if err := w.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM leases WHERE name = $1 AND until > $2)", clean(name), now()).Scan(&held); err != nil {
+			return fmt.Errorf("postgres: release lease: %w", err)
+		}
+		if held {
+			return fmt.Errorf("lease %s: %w", name, mailstore.ErrLeaseHeld)
+		}
+		return nil
+	})
+}

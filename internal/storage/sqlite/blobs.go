@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// execer is what a blob store needs of a transaction or a pool.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// blobStore keeps raw messages by content hash with a reference count:
+// one reference per message row, retention row and queue entry. The
+// default (dbBlobs) keeps the bytes in the database so the writer's one
+// commit makes a batch of blobs durable with their rows; a file or S3
+// implementation would write the bytes before the transaction and keep
+// only the counts in it.
+type blobStore interface {
+	// put adds one reference to blob id, storing raw if it is new.
+	put(ctx context.Context, q execer, id string, raw []byte) error
+	// ref adjusts the count by delta (negative to drop references) and
+	// deletes the blob when none remain.
+	ref(ctx context.Context, q execer, id string, delta int) error
+	// get returns the bytes; ErrNoSuchMessage if there is no such blob.
+	get(ctx context.Context, q execer, id string) ([]byte, error)
+}
+
+type dbBlobs struct{}
+
+func (dbBlobs) put(ctx context.Context, q execer, id string, raw []byte) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO blobs (id, refs, size, data) VALUES (?, 1, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET refs = refs + 1`, id, len(raw), raw)
+	if err != nil {
+		return fmt.Errorf("store blob: %w", err)
+	}
+	return nil
+}
+
+func (dbBlobs) ref(ctx context.Context, q execer, id string, delta int) error {
+	if delta == 0 {
+		return nil
+	}
+	var refs int64
+	err := q.QueryRowContext(ctx, `UPDATE blobs SET refs = refs + ? WHERE id = ? RETURNING refs`, delta, id).Scan(&refs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("blob %s: %w", id, mailstore.ErrNoSuchMessage)
+	}
+	if err != nil {
+		return fmt.Errorf("blob refcount: %w", err)
+	}
+	if refs <= 0 {
+		if _, err := q.ExecContext(ctx, `DELETE FROM blobs WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("delete blob: %w", err)
+		}
+	}
+	return nil
+}
+
+func (dbBlobs) get(ctx context.Context, q execer, id string) ([]byte, error) {
+	var b []byte
+	err := q.QueryRowContext(ctx, `SELECT data FROM blobs WHERE id = ?`, id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("blob %s: %w", id, mailstore.ErrNoSuchMessage)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read blob: %w", err)
+	}
+	return b, nil
+}
+
+// ReadBlob returns a message's raw bytes exactly as received.
+func (s *Store) ReadBlob(ctx context.Context, blobID string) ([]byte, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	return s.blobs.get(ctx, s.rdb, blobID)
+}
+
+// refBlobs adjusts the counts of several blobs (id -> delta).
+func (s *Store) refBlobs(w *wtx, deltas map[string]int) error {
+	for id, d := range deltas {
+		if err := s.blobs.ref(w.ctx, w, id, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+	"github.com/roost-mail/roost/internal/message"
+)
+
+// UIDs lists a mailbox's UIDs with the account modseq of the same snapshot.
+func (s *Store) UIDs(ctx context.Context, accountID, mailboxID int64) ([]mailstore.UID, mailstore.ModSeq, error) {
+	var out []mailstore.UID
+	var mod mailstore.ModSeq
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getMailboxByID(ctx, tx, accountID, mailboxID); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = ?`, accountID).Scan(&mod); err != nil {
+			return accountNotFound(err, fmt.Sprint("#", accountID))
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+		if err != nil {
+			return fmt.Errorf("list uids: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u mailstore.UID
+			if err := rows.Scan(&u); err != nil {
+				return fmt.Errorf("list uids: %w", err)
+			}
+			out = append(out, u)
+		}
+		return rows.Err()
+	})
+	return out, mod, err
+}
+
+// fetchChunk is how many rows Fetch reads per query. Between chunks no
+// connection is held, so fn may call back into the store.
+const fetchChunk = 512
+
+// Fetch calls fn for each message of uids in UID order, reading only the
+// columns fields asks for (the JSON of ENVELOPE and BODYSTRUCTURE is
+// decoded only when asked).
+func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet, fields mailstore.FetchFields, changedSince mailstore.ModSeq, fn func(*mailstore.Message) error) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	if _, err := getMailboxByID(ctx, s.rdb, accountID, mailboxID); err != nil {
+		return err
+	}
+	cols := []string{"uid", "modseq", "flags", "keywords"}
+	if fields&mailstore.FetchInternalDate != 0 {
+		cols = append(cols, "internal_date")
+	}
+	if fields&mailstore.FetchSize != 0 {
+		cols = append(cols, "size")
+	}
+	if fields&mailstore.FetchEnvelope != 0 {
+		cols = append(cols, "envelope")
+	}
+	if fields&mailstore.FetchBody != 0 {
+		cols = append(cols, "body")
+	}
+	if fields&mailstore.FetchPreview != 0 {
+		cols = append(cols, "preview")
+	}
+	if fields&mailstore.FetchIDs != 0 {
+		cols = append(cols, "email_id", "thread_id", "blob_id", "save_date")
+	}
+	cond, cargs, exact := uidCond("uid", uids)
+	query := `SELECT ` + strings.Join(cols, ", ") + ` FROM messages WHERE mailbox_id = ? AND ` + cond +
+		` AND modseq > ? AND uid > ? ORDER BY uid LIMIT ?`
+	var after mailstore.UID
+	for {
+		args := append([]any{mailboxID}, cargs...)
+		args = append(args, int64(changedSince), int64(after), fetchChunk)
+		batch, err := s.fetchRows(ctx, query, args, fields)
+		if err != nil {
+			return err
+		}
+		for _, m := range batch {
+			after = m.UID
+			if !exact && !uids.Contains(m.UID) {
+				continue
+			}
+			m.MailboxID = mailboxID
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		if len(batch) < fetchChunk {
+			return nil
+		}
+	}
+}
+
+func (s *Store) fetchRows(ctx context.Context, query string, args []any, fields mailstore.FetchFields) ([]*mailstore.Message, error) {
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %w", err)
+	}
+	defer rows.Close()
+	var out []*mailstore.Message
+	for rows.Next() {
+		m := &mailstore.Message{}
+		var bits, internal, save int64
+		var kws, env, body string
+		dest := []any{&m.UID, &m.ModSeq, &bits, &kws}
+		if fields&mailstore.FetchInternalDate != 0 {
+			dest = append(dest, &internal)
+		}
+		if fields&mailstore.FetchSize != 0 {
+			dest = append(dest, &m.Size)
+		}
+		if fields&mailstore.FetchEnvelope != 0 {
+			dest = append(dest, &env)
+		}
+		if fields&mailstore.FetchBody != 0 {
+			dest = append(dest, &body)
+		}
+		if fields&mailstore.FetchPreview != 0 {
+			dest = append(dest, &m.Preview)
+		}
+		if fields&mailstore.FetchIDs != 0 {
+			dest = append(dest, &m.EmailID, &m.ThreadID, &m.BlobID, &save)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("fetch: %w", err)
+		}
+		m.Flags = decodeFlags(bits, kws)
+		m.InternalDate = fromNanos(internal)
+		m.SaveDate = fromNanos(save)
+		if env != "" {
+			m.Envelope = new(message.Envelope)
+			if err := json.Unmarshal([]byte(env), m.Envelope); err != nil {
+				return nil, fmt.Errorf("decode envelope of uid %d: %w", m.UID, err)
+			}
+		}
+		if body != "" && body != "null" {
+			m.Body = new(message.Part)
+			if err := json.Unmarshal([]byte(body), m.Body); err != nil {
+				return nil, fmt.Errorf("decode body structure of uid %d: %w", m.UID, err)
+			}
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// StoreFlags changes flags (RFC 9051 section 6.4.6) with RFC 7162's
+// UNCHANGEDSINCE. A message whose flags would not change keeps its modseq.
+func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.StoreFlagsRequest) (mailstore.StoreFlagsResult, error) {
+	var res mailstore.StoreFlagsResult
+	err := s.update(ctx, func(w *wtx) error {
+		res = mailstore.StoreFlagsResult{}
+		mb, err := getMailboxByID(w.ctx, w, accountID, req.MailboxID)
+		if err != nil {
+			return err
+		}
+		cond, args, exact := uidCond("uid", req.UIDs)
+		rows, err := w.query(`SELECT id, uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`,
+			append([]any{mb.ID}, args...)...)
+		if err != nil {
+			return fmt.Errorf("store flags: %w", err)
+		}
+		type change struct {
+			id    int64
+			uid   mailstore.UID
+			flags []string
+		}
+		var changes []change
+		var modified []mailstore.UID
+		for rows.Next() {
+			var id, bits int64
+			var uid mailstore.UID
+			var m mailstore.ModSeq
+			var kws string
+			if err := rows.Scan(&id, &uid, &m, &bits, &kws); err != nil {
+				rows.Close()
+				return fmt.Errorf("store flags: %w", err)
+			}
+			if !exact && !req.UIDs.Contains(uid) {
+				continue
+			}
+			// RFC 7162 section 3.1.3: a message whose modseq is above
+			// UNCHANGEDSINCE is not changed and is reported as modified.
+			if req.UnchangedSince > 0 && m > req.UnchangedSince {
+				modified = append(modified, uid)
+				continue
+			}
+			cur := decodeFlags(bits, kws)
+			next := mailstore.ApplyFlags(cur, req.Mode, req.Flags)
+			nb, nk := encodeFlags(next)
+			if nb == bits && nk == kws {
+				continue
+			}
+			changes = append(changes, change{id, uid, decodeFlags(nb, nk)})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store flags: %w", err)
+		}
+		res.Modified = mailstore.CompactUIDs(modified)
+		if len(changes) == 0 {
+			return nil
+		}
+		m, err := w.nextModSeq(accountID)
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			bits, kws := encodeFlags(c.flags)
+			if _, err := w.exec(`UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?`, bits, kws, m, c.id); err != nil {
+				return fmt.Errorf("store flags: %w", err)
+			}
+			res.Changed = append(res.Changed, mailstore.Message{MailboxID: mb.ID, UID: c.uid, ModSeq: m, Flags: c.flags})
+		}
+		res.ModSeq = m
+		return w.touchHighest(mb.ID, m)
+	})
+	return res, err
+}

@@ -1,0 +1,250 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+const queueCols = `id, account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned, lease_owner, lease_until`
+
+func scanQueue(r scanner) (mailstore.QueueEntry, error) {
+	var e mailstore.QueueEntry
+	var rcpts string
+	var created, next, until int64
+	err := r.Scan(&e.ID, &e.AccountID, &e.From, &rcpts, &e.Domain, &e.BlobID, &e.Size, &created, &e.Attempts, &next, &e.LastError, &e.Warned, &e.LeaseOwner, &until)
+	if err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal([]byte(rcpts), &e.Recipients); err != nil {
+		return e, fmt.Errorf("queue entry %d recipients: %w", e.ID, err)
+	}
+	e.Created, e.NextAttempt, e.LeaseUntil = fromNanos(created), fromNanos(next), fromNanos(until)
+	return e, nil
+}
+
+// Enqueue stores raw once (one blob reference per entry) and the entries.
+// An entry's zero NextAttempt means now; zero Created means now.
+func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.QueueEntry) ([]int64, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	sum := sha256.Sum256(raw)
+	blobID := hex.EncodeToString(sum[:])
+	recips := make([]string, len(entries))
+	for i, e := range entries {
+		b, err := json.Marshal(e.Recipients)
+		if err != nil {
+			return nil, fmt.Errorf("encode recipients: %w", err)
+		}
+		recips[i] = string(b)
+	}
+	var ids []int64
+	err := s.update(ctx, func(w *wtx) error {
+		ids = make([]int64, len(entries))
+		if err := s.blobs.put(w.ctx, w, blobID, raw); err != nil {
+			return err
+		}
+		if err := s.blobs.ref(w.ctx, w, blobID, len(entries)-1); err != nil {
+			return err
+		}
+		for i, e := range entries {
+			created, next := e.Created, e.NextAttempt
+			if created.IsZero() {
+				created = w.now
+			}
+			if next.IsZero() {
+				next = w.now
+			}
+			err := w.queryRow(`INSERT INTO queue (account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+				e.AccountID, e.From, recips[i], strings.ToLower(e.Domain), blobID, len(raw), nanos(created), e.Attempts, nanos(next), e.LastError, e.Warned).Scan(&ids[i])
+			if err != nil {
+				return fmt.Errorf("enqueue: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// ListQueue lists every entry by id.
+func (s *Store) ListQueue(ctx context.Context) ([]mailstore.QueueEntry, error) {
+	var out []mailstore.QueueEntry
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+queueCols+` FROM queue ORDER BY id`)
+		if err != nil {
+			return fmt.Errorf("list queue: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanQueue(rows)
+			if err != nil {
+				return fmt.Errorf("list queue: %w", err)
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+func queueNotFound(err error, id int64) error {
+	if isNoRows(err) {
+		return fmt.Errorf("queue entry %d: %w", id, mailstore.ErrNoSuchMessage)
+	}
+	return fmt.Errorf("queue entry %d: %w", id, err)
+}
+
+// GetQueueEntry finds an entry.
+func (s *Store) GetQueueEntry(ctx context.Context, id int64) (mailstore.QueueEntry, error) {
+	if err := s.checkOpen(); err != nil {
+		return mailstore.QueueEntry{}, err
+	}
+	e, err := scanQueue(s.rdb.QueryRowContext(ctx, `SELECT `+queueCols+` FROM queue WHERE id = ?`, id))
+	if err != nil {
+		return e, queueNotFound(err, id)
+	}
+	return e, nil
+}
+
+// ClaimDue leases due entries to owner. The writer runs claims one at a
+// time (and other processes' writers wait on the database lock), so an
+// entry goes to exactly one claimer.
+func (s *Store) ClaimDue(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]mailstore.QueueEntry, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []mailstore.QueueEntry
+	err := s.update(ctx, func(w *wtx) error {
+		out = nil
+		rows, err := w.query(`UPDATE queue SET lease_owner = ?, lease_until = ?
+			WHERE id IN (SELECT id FROM queue WHERE next_attempt <= ?3 AND (lease_owner = '' OR lease_until <= ?3)
+				ORDER BY next_attempt, id LIMIT ?4)
+			RETURNING `+queueCols, owner, nanos(leaseUntil), nanos(now), limit)
+		if err != nil {
+			return fmt.Errorf("claim queue: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanQueue(rows)
+			if err != nil {
+				return fmt.Errorf("claim queue: %w", err)
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortQueue(out)
+	return out, nil
+}
+
+func sortQueue(es []mailstore.QueueEntry) {
+	slices.SortFunc(es, func(a, b mailstore.QueueEntry) int {
+		if c := a.NextAttempt.Compare(b.NextAttempt); c != 0 {
+			return c
+		}
+		return cmpInt(a.ID, b.ID)
+	})
+}
+
+// UpdateQueueEntry records an attempt and releases the lease.
+func (s *Store) UpdateQueueEntry(ctx context.Context, e mailstore.QueueEntry) error {
+	return s.update(ctx, func(w *wtx) error {
+		res, err := w.exec(`UPDATE queue SET attempts = ?, next_attempt = ?, last_error = ?, warned = ?, lease_owner = '', lease_until = 0 WHERE id = ?`,
+			e.Attempts, nanos(e.NextAttempt), e.LastError, e.Warned, e.ID)
+		if err != nil {
+			return fmt.Errorf("update queue entry: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return queueNotFound(sql.ErrNoRows, e.ID)
+		}
+		return nil
+	})
+}
+
+// RetryQueue makes entries due now (all when ids is empty).
+func (s *Store) RetryQueue(ctx context.Context, ids []int64, now time.Time) (int, error) {
+	var n int
+	err := s.update(ctx, func(w *wtx) error {
+		n = 0
+		if len(ids) == 0 {
+			res, err := w.exec(`UPDATE queue SET next_attempt = ?`, nanos(now))
+			if err != nil {
+				return fmt.Errorf("retry queue: %w", err)
+			}
+			c, _ := res.RowsAffected()
+			n = int(c)
+			return nil
+		}
+		for _, id := range ids {
+			res, err := w.exec(`UPDATE queue SET next_attempt = ? WHERE id = ?`, nanos(now), id)
+			if err != nil {
+				return fmt.Errorf("retry queue: %w", err)
+			}
+			c, _ := res.RowsAffected()
+			n += int(c)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// DeleteQueueEntry removes an entry and its blob reference.
+func (s *Store) DeleteQueueEntry(ctx context.Context, id int64) error {
+	return s.update(ctx, func(w *wtx) error {
+		var blob string
+		if err := w.queryRow(`DELETE FROM queue WHERE id = ? RETURNING blob_id`, id).Scan(&blob); err != nil {
+			return queueNotFound(err, id)
+		}
+		return s.blobs.ref(w.ctx, w, blob, -1)
+	})
+}
+
+// AcquireLease takes or renews a named lease.
+func (s *Store) AcquireLease(ctx context.Context, name, owner string, until time.Time) (bool, error) {
+	var ok bool
+	err := s.update(ctx, func(w *wtx) error {
+		var cur string
+		var curUntil int64
+		err := w.queryRow(`SELECT owner, until FROM leases WHERE name = ?`, name).Scan(&cur, &curUntil)
+		if err != nil && !isNoRows(err) {
+			return fmt.Errorf("lease: %w", err)
+		}
+		if err == nil && cur != owner && curUntil > nanos(w.now) {
+			ok = false
+			return nil
+		}
+		if _, err := w.exec(`INSERT INTO leases (name, owner, until) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until`, name, owner, nanos(until)); err != nil {
+			return fmt.Errorf("lease: %w", err)
+		}
+		ok = true
+		return nil
+	})
+	return ok, err
+}
+
+// ReleaseLease gives a lease up; releasing one not held is no error.
+func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	return s.update(ctx, func(w *wtx) error {
+		if _, err := w.exec(`DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner); err != nil {
+			return fmt.Errorf("release lease: %w", err)
+		}
+		return nil
+	})
+}

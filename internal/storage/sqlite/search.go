@@ -1,0 +1,219 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// searchQuery builds the WHERE condition of a search program over the
+// messages table aliased m.
+type searchQuery struct {
+	b    strings.Builder
+	args []any
+	now  time.Time
+}
+
+// maxSearchDepth bounds recursion on hostile programs.
+const maxSearchDepth = 64
+
+// Search returns the UIDs of a mailbox matching key, ascending (RFC 9051
+// section 6.4.4).
+func (s *Store) Search(ctx context.Context, accountID, mailboxID int64, key *mailstore.SearchKey) ([]mailstore.UID, error) {
+	q := &searchQuery{now: time.Now()}
+	if key == nil {
+		key = &mailstore.SearchKey{Op: mailstore.SearchAll}
+	}
+	if err := q.key(key, 0); err != nil {
+		return nil, err
+	}
+	var out []mailstore.UID
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getMailboxByID(ctx, tx, accountID, mailboxID); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND (`+q.b.String()+`) ORDER BY m.uid`,
+			append([]any{mailboxID}, q.args...)...)
+		if err != nil {
+			return fmt.Errorf("search: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u mailstore.UID
+			if err := rows.Scan(&u); err != nil {
+				return fmt.Errorf("search: %w", err)
+			}
+			out = append(out, u)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+func (q *searchQuery) w(sql string, args ...any) {
+	q.b.WriteString(sql)
+	q.args = append(q.args, args...)
+}
+
+// dayStart is the start of the calendar day of d in d's location.
+func dayStart(d time.Time) time.Time {
+	y, m, dd := d.Date()
+	return time.Date(y, m, dd, 0, 0, 0, 0, d.Location())
+}
+
+func (q *searchQuery) key(k *mailstore.SearchKey, depth int) error {
+	if depth > maxSearchDepth {
+		return fmt.Errorf("%w: search program nested too deeply", mailstore.ErrInvalidName)
+	}
+	switch k.Op {
+	case mailstore.SearchAll:
+		q.w("1")
+	case mailstore.SearchAnd, mailstore.SearchOr:
+		if len(k.Children) == 0 {
+			if k.Op == mailstore.SearchAnd {
+				q.w("1")
+			} else {
+				q.w("0")
+			}
+			return nil
+		}
+		op := " AND "
+		if k.Op == mailstore.SearchOr {
+			op = " OR "
+		}
+		q.w("(")
+		for i, c := range k.Children {
+			if i > 0 {
+				q.w(op)
+			}
+			if err := q.key(c, depth+1); err != nil {
+				return err
+			}
+		}
+		q.w(")")
+	case mailstore.SearchNot:
+		if len(k.Children) != 1 {
+			return fmt.Errorf("%w: NOT needs one operand", mailstore.ErrInvalidName)
+		}
+		q.w("NOT (")
+		if err := q.key(k.Children[0], depth+1); err != nil {
+			return err
+		}
+		q.w(")")
+	case mailstore.SearchUIDs:
+		set := k.UIDs.Normalize()
+		if len(set) == 0 {
+			q.w("0")
+			return nil
+		}
+		// Every range is written out: a search program's sets come from a
+		// client line, already bounded in size by the front end.
+		q.w("(")
+		for i, r := range set {
+			if i > 0 {
+				q.w(" OR ")
+			}
+			q.w("m.uid BETWEEN ? AND ?", int64(r.Lo), int64(r.Hi))
+		}
+		q.w(")")
+	case mailstore.SearchFlag, mailstore.SearchNoFlag:
+		not := ""
+		if k.Op == mailstore.SearchNoFlag {
+			not = "NOT "
+		}
+		if bit := systemBit(k.Flag); bit != 0 {
+			q.w(not+"(m.flags & ? <> 0)", bit)
+		} else {
+			// Keywords are case-insensitive atoms (RFC 9051 section 2.3.2).
+			q.w(not+"(instr(' ' || lower(m.keywords) || ' ', ' ' || lower(?) || ' ') > 0)", k.Flag)
+		}
+	case mailstore.SearchBefore:
+		q.w("m.internal_date < ?", dayStart(k.Date).UnixNano())
+	case mailstore.SearchOn:
+		st := dayStart(k.Date)
+		q.w("(m.internal_date >= ? AND m.internal_date < ?)", st.UnixNano(), st.AddDate(0, 0, 1).UnixNano())
+	case mailstore.SearchSince:
+		q.w("m.internal_date >= ?", dayStart(k.Date).UnixNano())
+	case mailstore.SearchSavedBefore:
+		q.w("m.save_date < ?", dayStart(k.Date).UnixNano())
+	case mailstore.SearchSavedOn:
+		st := dayStart(k.Date)
+		q.w("(m.save_date >= ? AND m.save_date < ?)", st.UnixNano(), st.AddDate(0, 0, 1).UnixNano())
+	case mailstore.SearchSavedSince:
+		q.w("m.save_date >= ?", dayStart(k.Date).UnixNano())
+	// RFC 9051 section 6.4.4: SENT* compare the Date: header's day,
+	// "disregarding time and timezone": the stored sent_day.
+	case mailstore.SearchSentBefore:
+		q.w("m.sent_day < ?", dayNumber(k.Date))
+	case mailstore.SearchSentOn:
+		q.w("m.sent_day = ?", dayNumber(k.Date))
+	case mailstore.SearchSentSince:
+		q.w("m.sent_day >= ?", dayNumber(k.Date))
+	case mailstore.SearchLarger:
+		q.w("m.size > ?", k.Size)
+	case mailstore.SearchSmaller:
+		q.w("m.size < ?", k.Size)
+	case mailstore.SearchModSeq:
+		q.w("m.modseq >= ?", int64(k.ModSeq))
+	// RFC 5032: OLDER n is an internal date more than n seconds ago,
+	// YOUNGER n within the last n seconds.
+	case mailstore.SearchOlder:
+		q.w("m.internal_date <= ?", q.now.Add(-time.Duration(k.Seconds)*time.Second).UnixNano())
+	case mailstore.SearchYounger:
+		q.w("m.internal_date > ?", q.now.Add(-time.Duration(k.Seconds)*time.Second).UnixNano())
+	case mailstore.SearchEmailID:
+		q.w("m.email_id = ?", k.Value)
+	case mailstore.SearchThreadID:
+		q.w("m.thread_id = ?", k.Value)
+	case mailstore.SearchHeader:
+		q.header(k.Name, k.Value)
+	case mailstore.SearchBody:
+		q.text("body", k.Value)
+	case mailstore.SearchText:
+		q.text("", k.Value)
+	default:
+		return fmt.Errorf("%w: unknown search key %d", mailstore.ErrInvalidName, k.Op)
+	}
+	return nil
+}
+
+// header renders HEADER name value. The fields SEARCH FROM/TO/CC/BCC/
+// SUBJECT use have decoded columns; any other field is matched in the
+// stored header text.
+func (q *searchQuery) header(name, value string) {
+	col := map[string]string{"from": "m.hdr_from", "to": "m.hdr_to", "cc": "m.hdr_cc", "bcc": "m.hdr_bcc", "subject": "m.hdr_subject"}[strings.ToLower(name)]
+	if col != "" && value != "" {
+		q.w("roost_contains("+col+", ?)", value)
+		return
+	}
+	q.w("EXISTS (SELECT 1 FROM messages_fts f WHERE f.rowid = m.id AND roost_header(f.header, ?, ?))", name, value)
+}
+
+// text renders BODY (col "body") or TEXT (col "": header and body).
+// Needles of 3 characters or more go through the trigram index (a
+// case-insensitive substring match); shorter ones cannot, and are tested
+// directly on the stored text.
+func (q *searchQuery) text(col, value string) {
+	if value == "" {
+		q.w("1")
+		return
+	}
+	if utf8.RuneCountInString(value) >= 3 {
+		phrase := `"` + strings.ReplaceAll(value, `"`, `""`) + `"`
+		if col != "" {
+			phrase = col + " : " + phrase
+		}
+		q.w("m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)", phrase)
+		return
+	}
+	if col != "" {
+		q.w("EXISTS (SELECT 1 FROM messages_fts f WHERE f.rowid = m.id AND roost_contains(f.body, ?))", value)
+		return
+	}
+	q.w("EXISTS (SELECT 1 FROM messages_fts f WHERE f.rowid = m.id AND (roost_contains(f.header, ?) OR roost_contains(f.body, ?)))", value, value)
+}

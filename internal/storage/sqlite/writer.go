@@ -1,0 +1,312 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// writeReq is one Store method's write, waiting for the writer.
+type writeReq struct {
+	ctx    context.Context
+	fn     func(w *wtx) error
+	result chan error // buffered (1): the writer never blocks answering
+}
+
+// wtx is what a write function sees: the batch's transaction plus the
+// bookkeeping of its own request.
+type wtx struct {
+	tx    *sql.Tx
+	ctx   context.Context // the writer's, never a caller's: see writer
+	now   time.Time
+	stmts *stmtCache
+	// changed holds, per account, the highest modseq this request took:
+	// the wake-ups to send once the batch commits.
+	changed map[int64]mailstore.ModSeq
+	// fts is this request's full-text index work, applied at the end of
+	// the batch (see ftsOp).
+	fts []ftsOp
+}
+
+// stmtCache keeps the writer's prepared statements. Only the writer
+// goroutine uses it. A statement is prepared between batches (preparing on
+// the pool inside a transaction would wait for the one connection the
+// transaction holds), so the first use of a query runs unprepared.
+type stmtCache struct {
+	db     *sql.DB
+	stmts  map[string]*sql.Stmt
+	wanted map[string]bool
+}
+
+// maxStmts bounds the cache: queries built from input (UID sets) vary.
+const maxStmts = 200
+
+func (c *stmtCache) get(query string) *sql.Stmt {
+	st := c.stmts[query]
+	if st == nil && len(c.stmts)+len(c.wanted) < maxStmts {
+		c.wanted[query] = true
+	}
+	return st
+}
+
+// prepare prepares the statements wanted since the last call.
+func (c *stmtCache) prepare(ctx context.Context) {
+	for q := range c.wanted {
+		if st, err := c.db.PrepareContext(ctx, q); err == nil {
+			c.stmts[q] = st
+		}
+		delete(c.wanted, q)
+	}
+}
+
+func (c *stmtCache) close() {
+	for _, st := range c.stmts {
+		st.Close()
+	}
+}
+
+func (w *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := w.stmts.get(query); st != nil {
+		return w.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return w.tx.ExecContext(ctx, query, args...)
+}
+
+func (w *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := w.stmts.get(query); st != nil {
+		return w.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return w.tx.QueryContext(ctx, query, args...)
+}
+
+func (w *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := w.stmts.get(query); st != nil {
+		return w.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return w.tx.QueryRowContext(ctx, query, args...)
+}
+
+func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
+	return w.ExecContext(w.ctx, query, args...)
+}
+
+func (w *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	return w.QueryContext(w.ctx, query, args...)
+}
+
+func (w *wtx) queryRow(query string, args ...any) *sql.Row {
+	return w.QueryRowContext(w.ctx, query, args...)
+}
+
+// ftsOp is one change to the full-text index. FTS5 writes its pending
+// index data out at every savepoint boundary; done per request, that would
+// flush (and later merge) one tiny segment per message. So requests log
+// their index work, and the writer applies the log of the requests that
+// succeeded, in order, once per batch, still inside the transaction.
+type ftsOp struct {
+	kind         byte // 'i' insert, 'd' delete, 'c' copy from src
+	id, src      int64
+	header, body string
+}
+
+func (w *wtx) ftsInsert(id int64, header, body string) {
+	w.fts = append(w.fts, ftsOp{kind: 'i', id: id, header: header, body: body})
+}
+
+func (w *wtx) ftsDelete(id int64) { w.fts = append(w.fts, ftsOp{kind: 'd', id: id}) }
+
+func (w *wtx) ftsCopy(id, src int64) { w.fts = append(w.fts, ftsOp{kind: 'c', id: id, src: src}) }
+
+func applyFTS(w *wtx, ops []ftsOp) error {
+	for _, op := range ops {
+		var err error
+		switch op.kind {
+		case 'i':
+			_, err = w.exec(`INSERT INTO messages_fts (rowid, header, body) VALUES (?, ?, ?)`, op.id, op.header, op.body)
+		case 'd':
+			_, err = w.exec(`DELETE FROM messages_fts WHERE rowid = ?`, op.id)
+		case 'c':
+			_, err = w.exec(`INSERT INTO messages_fts (rowid, header, body) SELECT ?, header, body FROM messages_fts WHERE rowid = ?`, op.id, op.src)
+		}
+		if err != nil {
+			return fmt.Errorf("full-text index: %w", err)
+		}
+	}
+	return nil
+}
+
+// nextModSeq takes the account's next modseq. Every change of an account
+// takes one (RFC 7162 section 3.1: a strictly increasing value per change).
+func (w *wtx) nextModSeq(accountID int64) (mailstore.ModSeq, error) {
+	var m mailstore.ModSeq
+	err := w.queryRow(`UPDATE accounts SET modseq = modseq + 1 WHERE id = ? RETURNING modseq`, accountID).Scan(&m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("account %d: %w", accountID, mailstore.ErrNoSuchAccount)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("next modseq: %w", err)
+	}
+	w.changed[accountID] = max(w.changed[accountID], m)
+	return m, nil
+}
+
+// update runs fn as one atomic write and returns once it is durable (or
+// failed and left no trace). It is the bbolt-style helper: fn's error or
+// panic rolls back fn's work only; other writes in the same batch commit.
+func (s *Store) update(ctx context.Context, fn func(w *wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &writeReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
+	s.pending.Add(1)
+	select {
+	case s.reqs <- r:
+		s.pending.Add(-1)
+	case <-s.quit:
+		s.pending.Add(-1)
+		return mailstore.ErrClosed
+	case <-ctx.Done():
+		s.pending.Add(-1)
+		return ctx.Err()
+	}
+	// Once handed over, wait for the outcome even if ctx ends: returning
+	// early could report failure for a write that then commits.
+	return <-r.result
+}
+
+// writer is the single goroutine that owns the writer connection. It takes
+// every request waiting (up to maxBatch) into one transaction, runs each in
+// its own SAVEPOINT, commits once (one fsync for the whole batch: group
+// commit, DESIGN section 3), answers the callers, then sends wake-ups.
+func (s *Store) writer() {
+	defer close(s.done)
+	defer s.stmts.close()
+	batch := make([]*writeReq, 0, s.maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+		case <-s.quit:
+			return
+		}
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+func (s *Store) runBatch(batch []*writeReq) {
+	// The writer's own context: a caller's cancelled context must not
+	// roll back a transaction that carries other callers' writes.
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	changed := make(map[int64]mailstore.ModSeq)
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		for _, r := range batch {
+			r.result <- fmt.Errorf("begin write: %w", err)
+		}
+		return
+	}
+	defer s.stmts.prepare(ctx)
+	now := time.Now()
+	ran := 0
+	var fts []ftsOp
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		w := &wtx{tx: tx, ctx: ctx, now: now, stmts: s.stmts, changed: make(map[int64]mailstore.ModSeq)}
+		var broken bool
+		broken, errs[i] = runSavepoint(w, r.fn)
+		if broken {
+			// The transaction is in an unknown state: drop the whole batch
+			// rather than commit a half-undone request.
+			_ = tx.Rollback()
+			for j, r := range batch {
+				if j > i || errs[j] == nil {
+					errs[j] = fmt.Errorf("write batch aborted: %w", errs[i])
+				}
+				r.result <- errs[j]
+			}
+			return
+		}
+		if errs[i] == nil {
+			ran++
+			fts = append(fts, w.fts...)
+			for a, m := range w.changed {
+				changed[a] = max(changed[a], m)
+			}
+		}
+	}
+	if ran == 0 {
+		_ = tx.Rollback()
+		for i, r := range batch {
+			r.result <- errs[i]
+		}
+		return
+	}
+	err = applyFTS(&wtx{tx: tx, ctx: ctx, now: now, stmts: s.stmts}, fts)
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		_ = tx.Rollback()
+	}
+	if err != nil {
+		err = fmt.Errorf("commit: %w", err)
+		for i, r := range batch {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+			r.result <- errs[i]
+		}
+		return
+	}
+	s.batches.Add(1)
+	s.writes.Add(int64(ran))
+	for i, r := range batch {
+		r.result <- errs[i]
+	}
+	for a, m := range changed {
+		s.notifier.Notify(a, m)
+	}
+}
+
+// runSavepoint runs fn inside SAVEPOINT w; on error or panic it rolls back
+// to the savepoint, leaving the batch's other work intact. broken reports
+// that the savepoint itself failed, so the transaction cannot be trusted.
+func runSavepoint(w *wtx, fn func(w *wtx) error) (broken bool, err error) {
+	if _, err := w.exec("SAVEPOINT w"); err != nil {
+		return true, fmt.Errorf("savepoint: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("write panicked: %v\n%s", p, debug.Stack())
+		}
+		if err != nil {
+			if _, rerr := w.exec("ROLLBACK TO w"); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+				broken = true
+			}
+		}
+		if _, rerr := w.exec("RELEASE w"); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
+			broken = true
+		}
+	}()
+	return false, fn(w)
+}
