@@ -43,6 +43,7 @@ func commands() []command {
 	cs = append(cs, aliasCommands()...)
 	cs = append(cs, mailboxCommands()...)
 	cs = append(cs, deletedCommands()...)
+	cs = append(cs, queueCommands()...)
 	cs = append(cs, configCommands()...)
 	return cs
 }

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/roost-mail/roost/internal/app"
 	"github.com/roost-mail/roost/internal/auth"
@@ -214,5 +216,46 @@ func TestUsage(t *testing.T) {
 	}
 	if code, out, _ := c.run("", "version"); code != 0 || !strings.HasPrefix(out, "roost ") {
 		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+func TestQueueCommands(t *testing.T) {
+	c, _ := newCLI(t)
+	c.ok("", "domain", "add", "example.test")
+	c.ok("pw\n", "user", "add", "bob@example.test", "--password-stdin")
+	cfg, _ := config.Load(c.cfgPath)
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := st.GetAccount(ctx, "bob@example.test")
+	raw := []byte("From: bob@example.test\r\nTo: x@remote.test\r\nSubject: out\r\n\r\nhi\r\n")
+	ids, err := st.Enqueue(ctx, raw, []mailstore.QueueEntry{{
+		AccountID: acct.ID, From: "bob@example.test", Recipients: []string{"x@remote.test"}, Domain: "remote.test",
+		NextAttempt: time.Now().Add(time.Hour), LastError: "451 4.4.1 try\nlater",
+	}})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(ids[0], 10)
+	out := c.ok("", "queue", "list")
+	if !regexp.MustCompile(`^` + id + `\tbob@example.test\tx@remote.test\t0 attempts\t\S+Z\t451 4.4.1 try later\n$`).MatchString(out) {
+		t.Fatalf("queue list %q", out)
+	}
+	if out := c.ok("", "queue", "retry", id); out != "1 entries due now\n" {
+		t.Fatalf("queue retry %q", out)
+	}
+	c.fails(2, `"x" is not a queue entry ID`, "queue", "drop", "x")
+	if out := c.ok("", "queue", "drop", id); out != "1 entries dropped\n" {
+		t.Fatalf("queue drop %q", out)
+	}
+	if out := c.ok("", "queue", "list"); out != "" {
+		t.Fatalf("dropped entry still listed: %q", out)
+	}
+	// The drop bounced the message to its local sender.
+	if out := c.ok("", "mailbox", "list", "bob@example.test"); !strings.Contains(out, "INBOX\t-\t1 messages") {
+		t.Fatalf("no bounce in the sender's INBOX: %q", out)
 	}
 }

@@ -120,6 +120,33 @@ func TestStartServeShutdown(t *testing.T) {
 	}
 }
 
+func TestDemoOnlyWithoutAccounts(t *testing.T) {
+	cfg := testConfig(t)
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(context.Background())
+	ctx := context.Background()
+	// A domain the operator added (even example.test) does not stop the
+	// demo account; an account does.
+	if err := a.Store.AddDomain(ctx, DemoDomain); err != nil {
+		t.Fatal(err)
+	}
+	if pw, err := EnsureDemo(ctx, a.Store, cfg); err != nil || pw == "" {
+		t.Fatalf("demo with a domain but no account: %q %v", pw, err)
+	}
+	if err := a.Store.DeleteAccount(ctx, DemoAccount); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Store.AddAccount(ctx, "ops@"+DemoDomain, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if pw, err := EnsureDemo(ctx, a.Store, cfg); err != nil || pw != "" {
+		t.Fatalf("demo made beside a real account: %q %v", pw, err)
+	}
+}
+
 func TestStartFailsWholeOnPortInUse(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

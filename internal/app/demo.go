@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 
 	"github.com/roost-mail/roost/internal/auth"
@@ -18,19 +19,15 @@ const (
 	DemoAccount = "demo@" + DemoDomain
 )
 
-// EnsureDemo creates DemoDomain and DemoAccount with a random password when
-// the store has no domains and no accounts at all (a store just created),
-// and returns the password; "" when it did nothing.
+// EnsureDemo creates DemoAccount (and DemoDomain if missing) with a random
+// password when the store has no accounts at all, and returns the
+// password; "" when it did nothing.
 func EnsureDemo(ctx context.Context, st mailstore.Store, cfg *config.Config) (string, error) {
-	doms, err := st.ListDomains(ctx)
-	if err != nil {
-		return "", fmt.Errorf("demo account: %w", err)
-	}
 	accts, err := st.ListAccounts(ctx)
 	if err != nil {
 		return "", fmt.Errorf("demo account: %w", err)
 	}
-	if len(doms) > 0 || len(accts) > 0 {
+	if len(accts) > 0 {
 		return "", nil
 	}
 	pw := GeneratePassword()
@@ -38,7 +35,7 @@ func EnsureDemo(ctx context.Context, st mailstore.Store, cfg *config.Config) (st
 	if err != nil {
 		return "", err
 	}
-	if err := st.AddDomain(ctx, DemoDomain); err != nil {
+	if err := st.AddDomain(ctx, DemoDomain); err != nil && !errors.Is(err, mailstore.ErrExists) {
 		return "", fmt.Errorf("demo domain: %w", err)
 	}
 	if _, err := st.AddAccount(ctx, DemoAccount, h); err != nil {

@@ -80,7 +80,7 @@ func (s *session) cmdStartTLS(c *command) error {
 		_, _ = s.br.Discard(n)
 	}
 	if err := s.startTLS(); err != nil {
-		s.log.Debug("starttls failed", "err", err)
+		s.logger().Debug("starttls failed", "err", err)
 		s.state = stateLogout
 		return nil
 	}
@@ -108,7 +108,6 @@ func (s *session) cmdLogin(c *command) error {
 func (s *session) loggedIn(acct mailstore.Account, c *command) {
 	s.acct = acct
 	s.state = stateAuth
-	s.log = s.log.With("account", acct.Name)
 	// RFC 9051 section 6.2.3: capabilities may change after login.
 	c.okCode = "CAPABILITY " + s.capabilities()
 	c.okText = "Logged in"

@@ -30,7 +30,7 @@ const (
 // Buffer sizes are small on purpose: thousands of idle sessions each hold
 // one reader and one writer (see BenchmarkIdleSessionMemory).
 const (
-	readBufSize  = 2048
+	readBufSize  = 1024
 	writeBufSize = 4096
 )
 
@@ -39,7 +39,6 @@ type session struct {
 	conn     net.Conn
 	br       *bufio.Reader
 	bw       *bufio.Writer
-	log      *slog.Logger
 	isTLS    bool
 	loopback bool
 
@@ -71,11 +70,21 @@ func newSession(srv *Server, c net.Conn) *session {
 		bw:    bufio.NewWriterSize(c, writeBufSize),
 		state: stateNotAuth,
 	}
-	s.log = srv.log.With("proto", "imap", "remote", c.RemoteAddr().String())
 	if tcp, ok := c.RemoteAddr().(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
 		s.loopback = true
 	}
 	return s
+}
+
+// logger returns a logger with the session's context. It is built on
+// demand, not kept: a prebuilt slog.Logger per session costs memory that
+// thousands of idle sessions would hold for nothing.
+func (s *session) logger() *slog.Logger {
+	l := s.srv.log.With("proto", "imap", "remote", s.conn.RemoteAddr().String())
+	if s.acct.Name != "" {
+		l = l.With("account", s.acct.Name)
+	}
+	return l
 }
 
 // interrupt wakes a session blocked reading so that it sees the server is
@@ -307,16 +316,16 @@ func (s *session) mapError(err error) *respErr {
 	case errors.Is(err, mailstore.ErrNoSuchMessage):
 		return no("NONEXISTENT", "No such message")
 	case errors.Is(err, mailstore.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		s.log.Warn("imap command failed", "err", err)
+		s.logger().Warn("imap command failed", "err", err)
 		return no("UNAVAILABLE", "Service temporarily unavailable")
 	}
-	s.log.Error("imap command failed", "err", err)
+	s.logger().Error("imap command failed", "err", err)
 	return no("SERVERBUG", "Internal error")
 }
 
 func (s *session) reply(tag string, r *respErr) {
 	if r.cause != nil {
-		s.log.Debug("imap reply", "kind", r.kind, "code", r.code, "err", r.cause)
+		s.logger().Debug("imap reply", "kind", r.kind, "code", r.code, "err", r.cause)
 	}
 	if r.code != "" {
 		s.writef("%s %s [%s] %s\r\n", tag, r.kind, r.code, r.text)

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"bufio"
 	"errors"
 	"os"
 	"slices"
@@ -168,6 +169,10 @@ func (s *session) cmdIdle(c *command) error {
 	if err := s.flush(); err != nil {
 		return err
 	}
+	// An idle session holds no write buffer: it is made again when there
+	// is something to say (wake-ups are rare next to idle time).
+	s.bw = nil
+	defer s.ensureWriter()
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 	lines := make(chan lineResult, 1)
 	go func() {
@@ -181,6 +186,7 @@ func (s *session) cmdIdle(c *command) error {
 	for {
 		select {
 		case r := <-lines:
+			s.ensureWriter()
 			if r.err != nil {
 				if errors.Is(r.err, os.ErrDeadlineExceeded) && !s.srv.closing.Load() {
 					s.bye("Autologout; idle for too long")
@@ -196,8 +202,9 @@ func (s *session) cmdIdle(c *command) error {
 			}
 			return nil
 		case <-wake:
+			s.ensureWriter()
 			if err := s.readChanges(); err != nil {
-				s.log.Warn("idle: reading changes", "err", err)
+				s.logger().Warn("idle: reading changes", "err", err)
 				continue
 			}
 			if s.sel.deleted {
@@ -214,11 +221,19 @@ func (s *session) cmdIdle(c *command) error {
 				<-lines
 				return err
 			}
+			s.bw = nil
 		case <-s.srv.done:
+			s.ensureWriter()
 			s.bye("Server shutting down")
 			_ = s.conn.Close()
 			<-lines
 			return nil
 		}
+	}
+}
+
+func (s *session) ensureWriter() {
+	if s.bw == nil {
+		s.bw = bufio.NewWriterSize(s.conn, writeBufSize)
 	}
 }

@@ -24,8 +24,8 @@ func TestParseCommands(t *testing.T) {
 		{`a SELECT INBOX (CONDSTORE)`, "SELECT", false, selectArgs{mailbox: "INBOX", condstore: true}},
 		{`a SELECT x (QRESYNC (67890007 90060115194045000 41:211,214:541 (1:3 4:6)))`, "SELECT", false, selectArgs{mailbox: "x", qresync: &qresyncArgs{
 			uidValidity: 67890007, modSeq: 90060115194045000,
-			knownUIDs: numSet{ranges: mailstore.UIDSet{{41, 211}, {214, 541}}}, hasKnown: true,
-			seqMatch: numSet{ranges: mailstore.UIDSet{{1, 3}}}, uidMatch: numSet{ranges: mailstore.UIDSet{{4, 6}}}, hasMatch: true}}},
+			knownUIDs: numSet{ranges: mailstore.UIDSet{rng(41, 211), rng(214, 541)}}, hasKnown: true,
+			seqMatch: numSet{ranges: mailstore.UIDSet{rng(1, 3)}}, uidMatch: numSet{ranges: mailstore.UIDSet{rng(4, 6)}}, hasMatch: true}}},
 		{`a CREATE Sent (USE (\Sent))`, "CREATE", false, createArgs{"Sent", `\Sent`}},
 		{`a RENAME a b`, "RENAME", false, renameArgs{"a", "b"}},
 		{`a LIST (SUBSCRIBED) "" ("a*" %) RETURN (CHILDREN STATUS (MESSAGES))`, "LIST", false, listArgs{
@@ -33,10 +33,10 @@ func TestParseCommands(t *testing.T) {
 		{`a LSUB "" *`, "LSUB", false, listArgs{lsub: true, patterns: []string{"*"}}},
 		{`a STATUS INBOX (MESSAGES size)`, "STATUS", false, statusArgs{"INBOX", []string{"MESSAGES", "SIZE"}}},
 		{`a UID STORE 1:*,5 (UNCHANGEDSINCE 7) -FLAGS.SILENT \Seen $Junk`, "STORE", true, storeArgs{
-			set: numSet{ranges: mailstore.UIDSet{{1, star}, {5, 5}}}, unchangedSince: 7, hasUnchanged: true,
+			set: numSet{ranges: mailstore.UIDSet{rng(1, star), rng(5, 5)}}, unchangedSince: 7, hasUnchanged: true,
 			mode: mailstore.FlagsRemove, silent: true, flags: []string{`\Seen`, "$Junk"}}},
 		{`a COPY $ Trash`, "COPY", false, copyArgs{numSet{dollar: true}, "Trash"}},
-		{`a UID EXPUNGE 3:2`, "EXPUNGE", true, uidExpungeArgs{numSet{ranges: mailstore.UIDSet{{2, 3}}}}},
+		{`a UID EXPUNGE 3:2`, "EXPUNGE", true, uidExpungeArgs{numSet{ranges: mailstore.UIDSet{rng(2, 3)}}}},
 		{`a ID ("name" "x" "version" NIL)`, "ID", false, nil},
 		{`a ID NIL`, "ID", false, nil},
 	}
@@ -214,3 +214,5 @@ func FuzzMUTF7(f *testing.F) {
 		}
 	})
 }
+
+func rng(lo, hi mailstore.UID) mailstore.UIDRange { return mailstore.UIDRange{Lo: lo, Hi: hi} }

@@ -17,6 +17,9 @@ var errBadUTF7 = errors.New("malformed modified UTF-7 mailbox name")
 
 // decodeMUTF7 turns a modified UTF-7 name into UTF-8.
 func decodeMUTF7(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", errBadUTF7
+	}
 	if !strings.Contains(s, "&") {
 		return s, nil
 	}

@@ -197,12 +197,12 @@ func (s *session) cmdAuth(cmd command) error {
 			return fmt.Errorf("send SASL challenge: %w", err)
 		}
 		line, err := s.readLine()
+		if errors.Is(err, errLineTooLong) {
+			return syntaxError("SASL response too long")
+		}
 		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				return syntaxError("SASL response too long")
-			}
-			s.done = true
-			return fmt.Errorf("read SASL response: %w", err)
+			s.readFailed(err)
+			return nil
 		}
 		// RFC 5034 section 4: "*" cancels; the server MUST answer -ERR.
 		if line == "*" {

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -61,10 +60,9 @@ type session struct {
 func newSession(srv *Server, nc net.Conn, implicitTLS bool) *session {
 	var b [8]byte
 	rand.Read(b[:])
-	host, _ := os.Hostname()
 	s := &session{
 		srv:      srv,
-		id:       fmt.Sprintf("pop3/%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
+		id:       srv.node + "/" + hex.EncodeToString(b[:]),
 		raw:      nc,
 		nc:       nc,
 		loopback: isLoopback(nc.RemoteAddr()),
@@ -149,31 +147,12 @@ func (s *session) run() {
 			}
 		}
 		line, err := s.readLine()
+		if errors.Is(err, errLineTooLong) {
+			s.err("Line too long")
+			continue
+		}
 		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				s.err("Line too long")
-				continue
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				if s.srv.isClosing() {
-					s.shutdownReply()
-					return
-				}
-				// RFC 1939 section 3: when the autologout timer
-				// expires "the session does NOT enter the UPDATE
-				// state--the server should close the TCP connection
-				// without removing any messages or sending any
-				// response to the client".
-				s.log.Debug("autologout")
-				return
-			}
-			if !errors.Is(err, io.EOF) && !errors.Is(err, errShuttingDown) {
-				s.log.Debug("read failed", "err", err)
-			}
-			if errors.Is(err, errShuttingDown) {
-				s.shutdownReply()
-			}
+			s.readFailed(err)
 			return
 		}
 		cmd, err := parseCommand(line)
@@ -194,6 +173,25 @@ func (s *session) run() {
 		s.dispatch(cmd)
 	}
 	s.w.Flush()
+}
+
+// readFailed ends the session after a failed read: the client went away,
+// the autologout timer expired, or the server is shutting down.
+func (s *session) readFailed(err error) {
+	s.done = true
+	var ne net.Error
+	switch {
+	case errors.Is(err, errShuttingDown), errors.As(err, &ne) && ne.Timeout() && s.srv.isClosing():
+		s.shutdownReply()
+	case errors.As(err, &ne) && ne.Timeout():
+		// RFC 1939 section 3: when the autologout timer expires "the
+		// session does NOT enter the UPDATE state--the server should
+		// close the TCP connection without removing any messages or
+		// sending any response to the client".
+		s.log.Debug("autologout")
+	case !errors.Is(err, io.EOF):
+		s.log.Debug("read failed", "err", err)
+	}
 }
 
 // shutdownReply is the last word of a session the server stops.

@@ -152,7 +152,14 @@ func (d *maildrop) renew(ctx context.Context) error {
 	if d.until.Sub(now) > d.srv.cfg.IdleTimeout+leaseMargin/2 {
 		return nil
 	}
-	return d.renewNow(ctx, now)
+	err := d.renewNow(ctx, now)
+	if err != nil && !errors.Is(err, errLockLost) && d.until.Sub(now) > leaseMargin/2 {
+		// A passing store failure: the lease still has time; the next
+		// command tries again.
+		d.srv.log.Warn("renew maildrop lock; will retry", "lease", d.lease, "err", err)
+		return nil
+	}
+	return err
 }
 
 func (d *maildrop) renewNow(ctx context.Context, now time.Time) error {

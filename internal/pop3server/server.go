@@ -79,7 +79,10 @@ type Server struct {
 	cfg    Config
 	cfgErr error
 	log    *slog.Logger
-	sizes  *sizeCache
+	// node names this process in lease owners ("pop3/host/pid"), so an
+	// operator can tell which node holds a maildrop.
+	node  string
+	sizes *sizeCache
 
 	// ctx is cancelled when Shutdown gives up waiting: it aborts store
 	// calls of sessions that are still running.
@@ -113,8 +116,10 @@ func New(store mailstore.Store, authn *auth.Authenticator, cfg Config, log *slog
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
+	host, _ := os.Hostname()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
+		node:      fmt.Sprintf("pop3/%s/%d", host, os.Getpid()),
 		store:     store,
 		authn:     authn,
 		cfg:       cfg,

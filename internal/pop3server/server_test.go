@@ -32,17 +32,20 @@ const testPassword = "correct horse"
 
 // env is a real server on 127.0.0.1 over a temp-dir SQLite store.
 type env struct {
-	t     testing.TB
-	store *sqlite.Store
-	authn *auth.Authenticator
-	srv   *Server
-	addr  string
-	cfg   Config
+	t      testing.TB
+	store  *sqlite.Store
+	authn  *auth.Authenticator
+	srv    *Server
+	addr   string
+	cfg    Config
+	params auth.Params
 }
 
 type envOption func(*env)
 
 func withConfig(f func(*Config)) envOption { return func(e *env) { f(&e.cfg) } }
+
+func withAuthParams(p auth.Params) envOption { return func(e *env) { e.params = p } }
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
@@ -51,10 +54,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, store: st, authn: auth.New(st, testParams), cfg: Config{Hostname: "pop.example.test"}}
+	e := &env{t: t, store: st, params: testParams, cfg: Config{Hostname: "pop.example.test"}}
 	for _, o := range opts {
 		o(e)
 	}
+	e.authn = auth.New(st, e.params)
 	if err := st.AddDomain(context.Background(), "example.org"); err != nil {
 		t.Fatalf("add domain: %v", err)
 	}
@@ -105,7 +109,7 @@ func (e *env) serve(ln net.Listener, implicitTLS bool) {
 // account makes a user with testPassword.
 func (e *env) account(name string) mailstore.Account {
 	e.t.Helper()
-	hash, err := auth.HashPassword(testPassword, testParams)
+	hash, err := auth.HashPassword(testPassword, e.params)
 	if err != nil {
 		e.t.Fatalf("hash: %v", err)
 	}

@@ -573,3 +573,45 @@ func TestExpungedMeanwhile(t *testing.T) {
 		t.Fatalf("INBOX: %v", got)
 	}
 }
+
+// TestLockLostBeforeUpdate: if the maildrop lease was taken over (it
+// lapsed while the session hung), QUIT must not apply deletions.
+func TestLockLostBeforeUpdate(t *testing.T) {
+	e := newEnv(t)
+	a := e.account("alice@example.org")
+	e.deliver(a, msg("one", "1\r\n"))
+	c := e.dial()
+	c.login(a.Name)
+	c.ok("DELE 1")
+
+	e.srv.mu.Lock()
+	var owner string
+	for s := range e.srv.sessions {
+		if s.drop != nil {
+			owner = s.id
+		}
+	}
+	e.srv.mu.Unlock()
+	if owner == "" {
+		t.Fatal("no logged-in session")
+	}
+	ctx := context.Background()
+	name := "pop3:" + strconv.FormatInt(a.ID, 10) + ":"
+	if err := e.store.ReleaseLease(ctx, name, owner); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.store.AcquireLease(ctx, name, "another node", time.Now().Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("take over lease: %v %v", ok, err)
+	}
+	if r := c.cmd("QUIT"); r != "-ERR [IN-USE] Maildrop lock lost to another session; no changes made" {
+		t.Fatalf("QUIT: %s", r)
+	}
+	c.expectClosed()
+	if got := e.uids(a, "INBOX"); len(got) != 1 {
+		t.Fatalf("INBOX: %v", got)
+	}
+	// The session's clean-up did not release the other owner's lease.
+	if ok, _ := e.store.AcquireLease(ctx, name, "third", time.Now().Add(time.Minute)); ok {
+		t.Fatal("lease of another owner was released")
+	}
+}

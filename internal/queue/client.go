@@ -67,12 +67,14 @@ func (r smtpReply) String() string { return strconv.Itoa(r.code) + " " + r.msg }
 // status is the reply's enhanced status code (RFC 2034) or one derived
 // from the basic code.
 func (r smtpReply) status() string {
-	if f, _, _ := strings.Cut(r.msg, " "); len(f) >= 5 && (f[0] == '2' || f[0] == '4' || f[0] == '5') && f[1] == '.' {
+	// RFC 3463 section 2 / RFC 2034 section 4: the enhanced code's class
+	// must agree with the reply code's; a disagreeing one is ignored.
+	if f, _, _ := strings.Cut(r.msg, " "); len(f) >= 5 && len(f) <= 11 && f[0] == byte('0'+r.code/100) && f[1] == '.' {
 		parts := strings.Split(f, ".")
 		if len(parts) == 3 {
 			ok := true
 			for _, p := range parts {
-				if _, err := strconv.Atoi(p); err != nil {
+				if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
 					ok = false
 				}
 			}

@@ -150,7 +150,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestReplyStatus(t *testing.T) {
-	cases := map[string]string{"5.1.1 no": "5.1.1", "hello": "5.0.0", "5.1 x": "5.0.0", "4.7.x y": "5.0.0"}
+	cases := map[string]string{"5.1.1 no": "5.1.1", "hello": "5.0.0", "5.1 x": "5.0.0", "4.7.0 y": "5.0.0", "5.7.x y": "5.0.0", "5.+1.1 x": "5.0.0"}
 	for msg, want := range cases {
 		if got := (smtpReply{code: 550, msg: msg}).status(); got != want {
 			t.Errorf("status(%q) = %q, want %q", msg, got, want)

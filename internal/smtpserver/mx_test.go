@@ -267,3 +267,28 @@ func TestSTARTTLS(t *testing.T) {
 		t.Fatalf("TLS delivery: %q", got)
 	}
 }
+
+func TestIdleTimeout(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{ReadTimeout: 300 * time.Millisecond}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO c", "250 ")
+	// RFC 5321 section 4.5.3.2: the server may close an idle session.
+	w.expect("421 4.4.2 ")
+}
+
+func TestLongLineInData(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO c", "250 ")
+	w.cmd("MAIL FROM:<s@r.test>", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	w.cmd("DATA", "354 ")
+	w.send("Subject: x\r\n\r\n" + strings.Repeat("x", 3000))
+	w.send(".")
+	w.expect("554 5.6.0 ")
+	if n := len(e.mailbox(t, e.bob, "")); n != 0 {
+		t.Fatalf("stored %d", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 
@@ -207,5 +208,52 @@ func TestSubmissionImplicitTLS(t *testing.T) {
 	got := e.mailbox(t, e.alice, "")
 	if len(got) != 1 || !strings.Contains(string(got[0]), "with ESMTPSA id") {
 		t.Fatalf("alice: %q", got)
+	}
+}
+
+// nonLoopbackIP returns an IPv4 address of this host that is not loopback,
+// or skips.
+func nonLoopbackIP(t *testing.T) net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Skipf("no interface addresses: %v", err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			return ipn.IP
+		}
+	}
+	t.Skip("no non-loopback IPv4 address to test the plaintext AUTH refusal")
+	return nil
+}
+
+func TestSubmissionNoPasswordsInClear(t *testing.T) {
+	ip := nonLoopbackIP(t)
+	e := newEnv(t)
+	s := New(e.store, e.authn, nil, Config{Hostname: "mx.x.test", Submission: true, TLS: selfSigned(t)}, testLogger(t))
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	go s.Serve(ln, false)
+	defer s.Shutdown(context.Background())
+	w := dialWire(t, ln.Addr().String())
+	ehlo := w.cmd("EHLO c", "250 ")
+	if strings.Contains(ehlo, "AUTH") || !strings.Contains(ehlo, "STARTTLS") {
+		t.Fatalf("plaintext non-loopback EHLO: %q", ehlo)
+	}
+	w.cmd("AUTH PLAIN "+plainIR("alice@x.test", testPassword), "538 5.7.11 ")
+	w.cmd("MAIL FROM:<alice@x.test>", "530 5.7.0 ")
+	// After STARTTLS AUTH is offered and works.
+	c, err := smtp.DialStartTLS(ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("AUTH"); !ok {
+		t.Fatal("AUTH not offered after STARTTLS")
+	}
+	if err := c.Auth(sasl.NewPlainClient("", "alice@x.test", testPassword)); err != nil {
+		t.Fatal(err)
 	}
 }

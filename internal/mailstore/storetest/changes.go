@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -132,19 +133,7 @@ func testChanges(t *testing.T, b Backend) {
 			t.Errorf("Changes(current modseq) = %v, want none", cs)
 		}
 
-		// limit: each page is the head of the full list.
-		for limit := 1; limit < len(all); limit++ {
-			page := f.changes(a.ID, m0, limit)
-			if len(page) != limit {
-				t.Errorf("Changes limit %d returned %d", limit, len(page))
-				continue
-			}
-			for i := range page {
-				if page[i].ModSeq != all[i].ModSeq {
-					t.Errorf("Changes limit %d entry %d = %s, full list has %s", limit, i, fmtChange(page[i]), fmtChange(all[i]))
-				}
-			}
-		}
+		checkPaging(t, f, a.ID, m0, all)
 		// Moves show as an expunge in the source and a creation in the
 		// destination.
 		before := f.modseq(a.ID)
@@ -166,6 +155,33 @@ func testChanges(t *testing.T, b Backend) {
 		}
 	})
 
+	// One operation gives its changes one modseq (RFC 7162 section 3.1:
+	// a STORE to many messages). A client pages by resuming from the last
+	// modseq it saw, so a page must not end inside such a group.
+	t.Run("Paging", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, b)
+		a := f.account("alice@example.test")
+		inbox := f.mailbox(a.ID, "INBOX")
+		m0 := f.modseq(a.ID)
+		u := f.appendN(a.ID, inbox.ID, "page", 6)
+		group := f.storeFlags(a.ID, inbox.ID, mailstore.FlagsAdd, []string{"$Group"}, u...)
+		if len(group.Changed) != 6 {
+			t.Fatalf("STORE on 6 changed %d", len(group.Changed))
+		}
+		for _, c := range group.Changed {
+			if c.ModSeq != group.ModSeq {
+				t.Errorf("one STORE gave UID %d modseq %d, the operation %d", c.UID, c.ModSeq, group.ModSeq)
+			}
+		}
+		f.create(a.ID, "After")
+		f.storeFlags(a.ID, inbox.ID, mailstore.FlagsAdd, []string{mailstore.FlagSeen}, u[0])
+		f.expunge(a.ID, inbox.ID, u[5])
+		all := f.changes(a.ID, m0, 0)
+		checkOrdered(t, all, m0, f.modseq(a.ID))
+		checkPaging(t, f, a.ID, m0, all)
+	})
+
 	t.Run("VanishedExact", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, b)
@@ -184,6 +200,10 @@ func testChanges(t *testing.T, b Backend) {
 			t.Fatal(err)
 		}
 		f.storeFlags(a.ID, box.ID, mailstore.FlagsAdd, []string{mailstore.FlagSeen}, uids[0])
+		// Expunging what is gone removes nothing and adds no tombstone.
+		if gone, _, err := f.S().Expunge(f.ctx, a.ID, box.ID, mailstore.UIDSetOf(uids[1], uids[9]+1000)); err != nil || len(gone) != 0 {
+			t.Errorf("Expunge of absent UIDs = %v, %v; want none", gone, err)
+		}
 		s2 := f.modseq(a.ID)
 		vanished := func(since mailstore.ModSeq) []mailstore.UID {
 			t.Helper()
@@ -277,4 +297,53 @@ func testWatch(t *testing.T, b Backend) {
 		t.Errorf("closed watcher woken")
 	default:
 	}
+}
+
+// checkPaging pins Changes with a limit: every page is a head of the full
+// list, holds at most limit entries unless its single modseq group alone is
+// bigger, never ends inside a modseq group, and resuming from each page's
+// last modseq rebuilds the full list exactly.
+func checkPaging(t *testing.T, f *fixture, acct int64, since mailstore.ModSeq, all []mailstore.Change) {
+	t.Helper()
+	for limit := 1; limit <= len(all); limit++ {
+		var rebuilt []mailstore.Change
+		cur := since
+		for range len(all) + 1 {
+			page := f.changes(acct, cur, limit)
+			if len(page) == 0 {
+				break
+			}
+			first, last := page[0].ModSeq, page[len(page)-1].ModSeq
+			if len(page) > limit && first != last {
+				t.Errorf("limit %d: page of %d entries spans modseqs %d..%d", limit, len(page), first, last)
+			}
+			off := len(rebuilt)
+			if off+len(page) < len(all) && all[off+len(page)].ModSeq == last {
+				t.Errorf("limit %d: page ends inside the group of modseq %d", limit, last)
+			}
+			rebuilt = append(rebuilt, page...)
+			cur = last
+		}
+		if len(rebuilt) != len(all) {
+			t.Errorf("limit %d: paging rebuilt %d of %d changes", limit, len(rebuilt), len(all))
+			continue
+		}
+		for i := range all {
+			if rebuilt[i].ModSeq != all[i].ModSeq {
+				t.Errorf("limit %d: entry %d = %s, full list has %s", limit, i, fmtChange(rebuilt[i]), fmtChange(all[i]))
+			}
+		}
+		// Within a group the order is free; the entries are not.
+		if got, want := changeSet(rebuilt), changeSet(all); !maps.Equal(got, want) {
+			t.Errorf("limit %d: paging saw other changes than the full list", limit)
+		}
+	}
+}
+
+func changeSet(cs []mailstore.Change) map[string]int {
+	m := map[string]int{}
+	for _, c := range cs {
+		m[fmtChange(c)]++
+	}
+	return m
 }

@@ -74,8 +74,9 @@ func crashMsg(id string) []byte {
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: crash@example.test\r\nTo: %s\r\nSubject: crash %s\r\nX-Crash-ID: %s\r\nMessage-ID: <%s@crash.invalid>\r\n\r\n", crashAccount, id, id, id)
-	for i := 0; b.Len() < size; i++ {
-		fmt.Fprintf(&b, "%s line %d %x\r\n", id, i, v)
+	line := fmt.Sprintf("%s %08x the quick brown fox jumps over the lazy dog\r\n", id, v)
+	if n := size - b.Len(); n > 0 {
+		b.Write(bytes.Repeat([]byte(line), n/len(line)+1))
 	}
 	return b.Bytes()
 }
@@ -204,7 +205,9 @@ func testCrash(t *testing.T, b Backend) {
 	const rounds = 4
 	for round := range rounds {
 		target := 20 + r.IntN(150)
+		start := time.Now()
 		n := runCrashChild(t, b, key, round, target, acked)
+		ran := time.Since(start)
 		if t.Failed() {
 			return
 		}
@@ -216,7 +219,8 @@ func testCrash(t *testing.T, b Backend) {
 		if err := st.Close(); err != nil {
 			t.Fatalf("close: %v", err)
 		}
-		t.Logf("round %d: killed after %d acks (target %d); %d acknowledged in all", round, n, target, len(acked))
+		t.Logf("round %d: killed after %d acks (target %d) and %v; %d acknowledged in all; verified in %v",
+			round, n, target, ran.Round(time.Millisecond), len(acked), (time.Since(start) - ran).Round(time.Millisecond))
 		if t.Failed() {
 			return
 		}

@@ -133,6 +133,12 @@ func testMailboxes(t *testing.T, b Backend) {
 		if got := f.uids(a.ID, grand.ID); !slices.Equal(got, []mailstore.UID{uid}) {
 			t.Errorf("messages of a renamed child: %v, want [%d]", got, uid)
 		}
+		// The name renamed away is free again, and a client that cached
+		// it must see a new UIDVALIDITY (RFC 9051 section 2.3.1.1).
+		again := f.create(a.ID, "Top")
+		if again.UIDValidity == top.UIDValidity || again.ID == top.ID {
+			t.Errorf("mailbox created under a renamed-away name reuses UIDVALIDITY %d", top.UIDValidity)
+		}
 		expectErr(t, "RenameMailbox onto an existing name", s.RenameMailbox(ctx, a.ID, "Renamed", "Sent"), mailstore.ErrExists)
 		expectErr(t, "RenameMailbox of an unknown name", s.RenameMailbox(ctx, a.ID, "Nope", "Nope2"), mailstore.ErrNoSuchMailbox)
 		// RFC 9051 section 6.3.6: the server SHOULD create superior names

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -355,4 +356,98 @@ func js(v any) string {
 		return fmt.Sprintf("<%v>", err)
 	}
 	return string(b)
+}
+
+func testStatus(t *testing.T, b Backend) {
+	t.Run("Counts", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, b)
+		a := f.account("alice@example.test")
+		inbox := f.mailbox(a.ID, "INBOX")
+		raws := [][]byte{simpleMsg("st-1"), simpleMsg("st-2"), simpleMsg("st-3")}
+		before := time.Now().Add(-time.Second).Truncate(time.Second)
+		u := []mailstore.UID{
+			f.appendMsg(a.ID, inbox.ID, raws[0], mailstore.FlagSeen).UID,
+			f.appendMsg(a.ID, inbox.ID, raws[1], mailstore.FlagDeleted).UID,
+			f.appendMsg(a.ID, inbox.ID, raws[2]).UID,
+		}
+		after := time.Now().Add(time.Second)
+		size := int64(len(raws[0]) + len(raws[1]) + len(raws[2]))
+		st := f.status(a.ID, inbox.ID)
+		if st.Messages != 3 || st.Unseen != 2 || st.Deleted != 1 || st.Size != size || st.ID != inbox.ID || st.Name != "INBOX" || st.UIDNext <= u[2] {
+			t.Errorf("Status = %+v; want 3 messages, 2 unseen, 1 deleted, %d bytes", st, size)
+		}
+		// InternalDate defaults to the time of the append.
+		if d := f.fetchOne(a.ID, inbox.ID, u[2], mailstore.FetchInternalDate).InternalDate; d.Before(before) || d.After(after) {
+			t.Errorf("default InternalDate %v not between %v and %v", d, before, after)
+		}
+		f.storeFlags(a.ID, inbox.ID, mailstore.FlagsAdd, []string{mailstore.FlagSeen}, u[1], u[2])
+		f.storeFlags(a.ID, inbox.ID, mailstore.FlagsReplace, nil, u[1])
+		st = f.status(a.ID, inbox.ID)
+		if st.Unseen != 1 || st.Deleted != 0 {
+			t.Errorf("after STOREs: unseen %d deleted %d; want 1 and 0", st.Unseen, st.Deleted)
+		}
+		f.expunge(a.ID, inbox.ID, u[0])
+		st = f.status(a.ID, inbox.ID)
+		if st.Messages != 2 || st.Size != size-int64(len(raws[0])) {
+			t.Errorf("after EXPUNGE: %d messages, %d bytes", st.Messages, st.Size)
+		}
+	})
+
+	t.Run("CopyMovePairs", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, b)
+		s, ctx := f.S(), f.ctx
+		a := f.account("alice@example.test")
+		src := f.create(a.ID, "Src")
+		dst := f.create(a.ID, "Dst")
+		u := f.appendN(a.ID, src.ID, "pair", 5)
+		blobOf := map[mailstore.UID]string{}
+		for _, m := range f.fetch(a.ID, src.ID, mailstore.UIDSetOf(u...), mailstore.FetchIDs) {
+			blobOf[m.UID] = m.BlobID
+		}
+		check := func(what string, r mailstore.CopyResult, wantSrc []mailstore.UID) {
+			t.Helper()
+			// RFC 4315 COPYUID: source and destination UIDs pair up in
+			// order.
+			if !slices.Equal(r.SrcUIDs, wantSrc) || len(r.DstUIDs) != len(wantSrc) || !slices.IsSorted(r.DstUIDs) || r.UIDValidity != dst.UIDValidity {
+				t.Fatalf("%s = %+v; want sources %v", what, r, wantSrc)
+			}
+			for i, d := range r.DstUIDs {
+				if m := f.fetchOne(a.ID, dst.ID, d, mailstore.FetchIDs); m.BlobID != blobOf[r.SrcUIDs[i]] {
+					t.Errorf("%s: destination UID %d does not hold source UID %d", what, d, r.SrcUIDs[i])
+				}
+			}
+		}
+		cr, err := s.Copy(ctx, a.ID, src.ID, mailstore.UIDSet{{Lo: u[1], Hi: u[3]}}, dst.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("Copy", cr, u[1:4])
+		mr, err := s.Move(ctx, a.ID, src.ID, mailstore.UIDSetOf(u[4], u[0]), dst.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("Move", mr, []mailstore.UID{u[0], u[4]})
+		if got := f.uids(a.ID, src.ID); !slices.Equal(got, u[1:4]) {
+			t.Errorf("source after Move = %v, want %v", got, u[1:4])
+		}
+		_, err = s.Copy(ctx, a.ID, src.ID, mailstore.UIDSetOf(u[1]), src.ID+100000)
+		expectErr(t, "Copy into an unknown mailbox", err, mailstore.ErrNoSuchMailbox)
+	})
+
+	t.Run("Closed", func(t *testing.T) {
+		t.Parallel()
+		st, err := b.Open(b.Fresh(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		_, err = st.ListDomains(context.Background())
+		expectErr(t, "ListDomains after Close", err, mailstore.ErrClosed)
+		err = st.AddDomain(context.Background(), "late.test")
+		expectErr(t, "AddDomain after Close", err, mailstore.ErrClosed)
+	})
 }

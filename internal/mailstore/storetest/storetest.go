@@ -50,6 +50,7 @@ func Run(t *testing.T, b Backend) {
 		{"ModSeq", testModSeq},
 		{"Changes", testChanges},
 		{"Messages", testMessages},
+		{"Status", testStatus},
 		{"Quota", testQuota},
 		{"Search", testSearch},
 		{"Retention", testRetention},

@@ -137,6 +137,9 @@ func (s *Store) commitBatch(batch []*deliverReq) {
 			}
 			bumped := maps.Clone(w.bumped)
 			r.res, r.err = deliverOne(w, s, r, date)
+			if c := pgCode(r.err); c == codeDeadlockDetected || c == codeSerializationFailure {
+				return r.err // retry the whole batch
+			}
 			if r.err != nil {
 				// This delivery alone is undone, modseq allocation
 				// included.

@@ -178,17 +178,19 @@ func touchMailbox(w *wtx, mailboxID int64, ms mailstore.ModSeq) error {
 }
 
 // checkQuota fails with ErrOverQuota when adding bytes and msgs would
-// exceed the locked account's quota, and otherwise records the usage.
+// exceed the locked account's quota, and otherwise records the usage, in
+// one statement.
 func checkQuota(w *wtx, acct int64, bytes, msgs int64) error {
-	var qb, qm, ub, um int64
-	err := w.QueryRow(w.ctx, "SELECT quota_bytes, quota_messages, used_bytes, used_messages FROM accounts WHERE id = $1", acct).Scan(&qb, &qm, &ub, &um)
+	tag, err := w.Exec(w.ctx, `UPDATE accounts SET used_bytes = used_bytes + $2, used_messages = used_messages + $3
+		WHERE id = $1 AND (quota_bytes = 0 OR used_bytes + $2 <= quota_bytes)
+		AND (quota_messages = 0 OR used_messages + $3 <= quota_messages)`, acct, bytes, msgs)
 	if err != nil {
 		return fmt.Errorf("postgres: quota: %w", err)
 	}
-	if (qb > 0 && ub+bytes > qb) || (qm > 0 && um+msgs > qm) {
+	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("account %d: %w", acct, mailstore.ErrOverQuota)
 	}
-	return addUsage(w, acct, bytes, msgs)
+	return nil
 }
 
 func addUsage(w *wtx, acct int64, bytes, msgs int64) error {

@@ -122,6 +122,11 @@ func (l *listener) serve(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
+// formatPayload writes "<account>:<modseq>".
+func formatPayload(acct int64, ms mailstore.ModSeq) string {
+	return strconv.FormatInt(acct, 10) + ":" + strconv.FormatUint(uint64(ms), 10)
+}
+
 // parsePayload reads "<account>:<modseq>".
 func parsePayload(p string) (int64, mailstore.ModSeq, bool) {
 	a, m, ok := strings.Cut(p, ":")

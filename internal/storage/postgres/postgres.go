@@ -53,6 +53,7 @@ type Store struct {
 	hub   mailstore.Notifier
 	log   *slog.Logger
 	lis   *listener
+	send  *sender
 	batch batcher
 	// maxBatch is Options.MaxDeliveryBatch resolved.
 	maxBatch int
@@ -103,8 +104,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.send = newSender(pool, s.log)
 	s.lis = newListener(cfg.ConnConfig.Copy(), s.hub, s.log)
 	if err := s.lis.start(ctx); err != nil {
+		s.send.stop()
 		pool.Close()
 		return nil, err
 	}
@@ -117,6 +120,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.lis.stop()
+		s.send.stop()
 		s.pool.Close()
 	})
 	return nil

@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -122,19 +124,15 @@ func (s *Store) ClaimDue(ctx context.Context, owner string, now, leaseUntil time
 	return out, err
 }
 
+// sortQueue orders claimed entries as the claim query chose them
+// (RETURNING does not keep the subquery's order).
 func sortQueue(es []mailstore.QueueEntry) {
-	for i := 1; i < len(es); i++ {
-		for j := i; j > 0 && queueLess(es[j], es[j-1]); j-- {
-			es[j], es[j-1] = es[j-1], es[j]
+	slices.SortFunc(es, func(a, b mailstore.QueueEntry) int {
+		if c := a.NextAttempt.Compare(b.NextAttempt); c != 0 {
+			return c
 		}
-	}
-}
-
-func queueLess(a, b mailstore.QueueEntry) bool {
-	if !a.NextAttempt.Equal(b.NextAttempt) {
-		return a.NextAttempt.Before(b.NextAttempt)
-	}
-	return a.ID < b.ID
+		return cmp.Compare(a.ID, b.ID)
+	})
 }
 
 func (s *Store) UpdateQueueEntry(ctx context.Context, e mailstore.QueueEntry) error {
@@ -196,24 +194,13 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, until time
 	return ok, err
 }
 
-// ReleaseLease drops owner's lease. Releasing a lease another owner holds
-// (unexpired) fails with ErrLeaseHeld; releasing one nobody holds is a
-// no-op.
+// ReleaseLease drops owner's lease. A lease another owner holds is left
+// alone without error (as in the SQLite backend): an owner whose lease
+// expired and was taken over has nothing left to release.
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	return s.write(ctx, func(w *wtx) error {
-		tag, err := w.Exec(ctx, "DELETE FROM leases WHERE name = $1 AND owner = $2", clean(name), clean(owner))
-		if err != nil {
+		if _, err := w.Exec(ctx, "DELETE FROM leases WHERE name = $1 AND owner = $2", clean(name), clean(owner)); err != nil {
 			return fmt.Errorf("postgres: release lease: %w", err)
-		}
-		if tag.RowsAffected() > 0 {
-			return nil
-		}
-		var held bool
-		if err := w.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM leases WHERE name = $1 AND until > $2)", clean(name), now()).Scan(&held); err != nil {
-			return fmt.Errorf("postgres: release lease: %w", err)
-		}
-		if held {
-			return fmt.Errorf("lease %s: %w", name, mailstore.ErrLeaseHeld)
 		}
 		return nil
 	})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -58,6 +57,7 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 		if err == nil {
 			for acct, ms := range w.bumped {
 				s.lis.deliver(acct, ms)
+				s.send.add(acct, ms)
 			}
 			for _, f := range w.onAfter {
 				f()
@@ -80,15 +80,6 @@ func (s *Store) writeOnce(ctx context.Context, fn func(w *wtx) error) (*wtx, err
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	if err := fn(w); err != nil {
 		return nil, err
-	}
-	if len(w.bumped) > 0 {
-		payloads := make([]string, 0, len(w.bumped))
-		for acct, ms := range w.bumped {
-			payloads = append(payloads, strconv.FormatInt(acct, 10)+":"+strconv.FormatUint(uint64(ms), 10))
-		}
-		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", notifyChannel, payloads); err != nil {
-			return nil, fmt.Errorf("postgres: notify: %w", err)
-		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: commit: %w", err)

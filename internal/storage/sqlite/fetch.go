@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/roost-mail/roost/internal/mailstore"
@@ -22,19 +23,24 @@ func (s *Store) UIDs(ctx context.Context, accountID, mailboxID int64) ([]mailsto
 		if err := tx.QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = ?`, accountID).Scan(&mod); err != nil {
 			return accountNotFound(err, fmt.Sprint("#", accountID))
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
-		if err != nil {
+		// One row with every UID: per-row scanning costs more than the
+		// query for a large mailbox.
+		var list sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT group_concat(uid, ',' ORDER BY uid) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&list); err != nil {
 			return fmt.Errorf("list uids: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var u mailstore.UID
-			if err := rows.Scan(&u); err != nil {
+		if !list.Valid || list.String == "" {
+			return nil
+		}
+		out = make([]mailstore.UID, 0, strings.Count(list.String, ",")+1)
+		for f := range strings.SplitSeq(list.String, ",") {
+			u, err := strconv.ParseUint(f, 10, 32)
+			if err != nil {
 				return fmt.Errorf("list uids: %w", err)
 			}
-			out = append(out, u)
+			out = append(out, mailstore.UID(u))
 		}
-		return rows.Err()
+		return nil
 	})
 	return out, mod, err
 }

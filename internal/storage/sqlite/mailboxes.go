@@ -411,8 +411,9 @@ func (s *Store) Status(ctx context.Context, accountID, mailboxID int64) (mailsto
 			return err
 		}
 		st.Mailbox = mb
-		err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(flags & ? = 0), 0), coalesce(sum(flags & ? <> 0), 0), coalesce(sum(size), 0)
-			FROM messages WHERE mailbox_id = ?`, bitSeen, bitDeleted, mailboxID).Scan(&st.Messages, &st.Unseen, &st.Deleted, &st.Size)
+		// The counts are kept by triggers (migration 0002).
+		err = tx.QueryRowContext(ctx, `SELECT n_messages, n_unseen, n_deleted, n_size FROM mailboxes WHERE id = ?`,
+			mailboxID).Scan(&st.Messages, &st.Unseen, &st.Deleted, &st.Size)
 		if err != nil {
 			return fmt.Errorf("status: %w", err)
 		}

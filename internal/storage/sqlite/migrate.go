@@ -65,6 +65,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
+	// A database a newer binary migrated must not be used by an older one
+	// (say, an old CLI beside an upgraded server): it would not know the
+	// newer schema's rules.
+	if v, err := schemaVersion(ctx, db); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	} else if v > len(ms) {
+		return fmt.Errorf("database schema version %d is newer than this program's %d", v, len(ms))
+	}
 	for _, m := range ms {
 		if err := applyMigration(ctx, db, m); err != nil {
 			return err

@@ -122,7 +122,8 @@ func (s *Store) RestoreDeleted(ctx context.Context, accountID int64, ids []int64
 // tombstones older than tombstoneCutoff (raising each mailbox's
 // VanishedFloor to the highest modseq dropped, so QRESYNC knows its
 // history is incomplete below it), deleted mailboxes' records of the same
-// age, and unreferenced blobs. It returns the number of messages dropped.
+// age, stale POP3 hide marks, and unreferenced blobs. It returns the
+// number of messages dropped.
 func (s *Store) Purge(ctx context.Context, cutoff, tombstoneCutoff time.Time) (int, error) {
 	var n int
 	err := s.update(ctx, func(w *wtx) error {
@@ -158,6 +159,12 @@ func (s *Store) Purge(ctx context.Context, cutoff, tombstoneCutoff time.Time) (i
 			return fmt.Errorf("purge: %w", err)
 		}
 		if _, err := w.exec(`DELETE FROM mailboxes WHERE deleted = 1 AND changed < ?`, tc); err != nil {
+			return fmt.Errorf("purge: %w", err)
+		}
+		// POP3 hide marks of messages no longer there (UIDs are never
+		// reused, so they only take room).
+		if _, err := w.exec(`DELETE FROM pop_hidden WHERE NOT EXISTS (SELECT 1 FROM messages m
+			WHERE m.mailbox_id = pop_hidden.mailbox_id AND m.uid = pop_hidden.uid)`); err != nil {
 			return fmt.Errorf("purge: %w", err)
 		}
 		// Blobs whose count reached zero are deleted at once; this sweeps

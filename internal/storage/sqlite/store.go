@@ -46,6 +46,10 @@ type Options struct {
 	// BusyTimeout is how long a connection waits for another process's
 	// lock; 0: 10s.
 	BusyTimeout time.Duration
+	// PollInterval is how often the store looks for commits by other
+	// processes on the same database, to wake this process's watchers;
+	// 0: one second; negative: never.
+	PollInterval time.Duration
 }
 
 // Store is the SQLite mail store. Create it with Open.
@@ -63,6 +67,9 @@ type Store struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+
+	notified notified
+	pollWG   sync.WaitGroup
 
 	// Counters for tests and metrics: requests waiting to be handed to
 	// the writer, batches committed, writes committed.
@@ -96,9 +103,13 @@ func Open(dir string, opts Options) (*Store, error) {
 
 	wq := cloneValues(common)
 	wq.Add("_pragma", "journal_mode(WAL)")
-	// RFC-free but essential: FULL syncs the WAL at every commit, so an
-	// acknowledged message survives power loss (DESIGN section 3).
+	// FULL syncs the WAL at every commit, so an acknowledged message
+	// survives power loss (DESIGN section 3).
 	wq.Add("_pragma", "synchronous(FULL)")
+	// A bigger page cache for the writer (indexes of large mailboxes stay
+	// hot); a WAL grown by a burst is cut back after checkpoints.
+	wq.Add("_pragma", "cache_size(-32768)")
+	wq.Add("_pragma", "journal_size_limit(67108864)")
 	// Writers take the write lock at BEGIN, so a transaction never fails
 	// half-way with SQLITE_BUSY on lock upgrade.
 	wq.Set("_txlock", "immediate")
@@ -119,6 +130,7 @@ func Open(dir string, opts Options) (*Store, error) {
 
 	rq := cloneValues(common)
 	rq.Add("_pragma", "query_only(1)")
+	rq.Add("_pragma", "cache_size(-8192)")
 	rdb, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
 	if err != nil {
 		wdb.Close()
@@ -128,8 +140,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if n <= 0 {
 		n = max(4, 2*runtime.GOMAXPROCS(0))
 	}
-	rdb.SetMaxOpenConns(n)
-	rdb.SetMaxIdleConns(n)
+	// One more for the poller's pinned connection.
+	rdb.SetMaxOpenConns(n + 1)
+	rdb.SetMaxIdleConns(n + 1)
 	if err := rdb.PingContext(ctx); err != nil {
 		wdb.Close()
 		rdb.Close()
@@ -147,6 +160,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		reqs:     make(chan *writeReq),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
+		notified: notified{m: map[int64]mailstore.ModSeq{}},
 	}
 	if s.notifier == nil {
 		s.notifier = mailstore.NewHub()
@@ -155,6 +169,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.maxBatch = 256
 	}
 	go s.writer()
+	if opts.PollInterval >= 0 {
+		interval := opts.PollInterval
+		if interval == 0 {
+			interval = time.Second
+		}
+		s.pollWG.Add(1)
+		go s.pollOthers(interval)
+	}
 	return s, nil
 }
 
@@ -172,6 +194,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.done
+		s.pollWG.Wait()
 		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close())
 	})
 	return s.closeErr

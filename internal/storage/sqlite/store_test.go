@@ -297,3 +297,91 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("append after reopen = %+v, %v", r, err)
 	}
 }
+
+// TestLargeUIDSets covers sets with more ranges than one SQL condition
+// holds: they are narrowed by bounds and filtered exactly.
+func TestLargeUIDSets(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	a := addAccount(t, s, "large@example.test")
+	in := inbox(t, s, a.ID)
+	var reqs []mailstore.AppendRequest
+	for i := range 300 {
+		reqs = append(reqs, mailstore.AppendRequest{MailboxID: in.ID, Raw: msg("l", fmt.Sprint(i, "@x"), "")})
+	}
+	if _, err := s.Append(ctx, a.ID, reqs); err != nil {
+		t.Fatal(err)
+	}
+	var odd []mailstore.UID
+	for u := mailstore.UID(1); u <= 300; u += 2 {
+		odd = append(odd, u)
+	}
+	set := mailstore.UIDSetOf(odd...)
+	if len(set) <= maxRangeTerms {
+		t.Fatalf("set of %d ranges does not exercise the large path", len(set))
+	}
+	var got []mailstore.UID
+	if err := s.Fetch(ctx, a.ID, in.ID, set, 0, 0, func(m *mailstore.Message) error {
+		got = append(got, m.UID)
+		return nil
+	}); err != nil || !slices.Equal(got, odd) {
+		t.Fatalf("Fetch = %d UIDs, %v", len(got), err)
+	}
+	fr, err := s.StoreFlags(ctx, a.ID, mailstore.StoreFlagsRequest{MailboxID: in.ID, UIDs: set, Mode: mailstore.FlagsAdd, Flags: []string{`\Deleted`}})
+	if err != nil || len(fr.Changed) != len(odd) {
+		t.Fatalf("StoreFlags changed %d, %v", len(fr.Changed), err)
+	}
+	gone, _, err := s.Expunge(ctx, a.ID, in.ID, set)
+	if err != nil || !slices.Equal(gone, odd) {
+		t.Fatalf("Expunge = %d UIDs, %v", len(gone), err)
+	}
+	st, _ := s.Status(ctx, a.ID, in.ID)
+	if st.Messages != 150 || st.Deleted != 0 {
+		t.Fatalf("Status = %+v", st)
+	}
+}
+
+func TestPurge(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	a := addAccount(t, s, "purge@example.test")
+	in := inbox(t, s, a.ID)
+	res, err := s.Append(ctx, a.ID, []mailstore.AppendRequest{
+		{MailboxID: in.ID, Raw: msg("p1", "p1@x", "")},
+		{MailboxID: in.ID, Raw: msg("p2", "p2@x", "")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PopHide(ctx, a.ID, in.ID, "", []mailstore.UID{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	var blob string
+	s.Fetch(ctx, a.ID, in.ID, mailstore.UIDSetOf(1), mailstore.FetchIDs, 0, func(m *mailstore.Message) error { blob = m.BlobID; return nil })
+	_, em, err := s.Expunge(ctx, a.ID, in.ID, mailstore.UIDSetOf(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Still retained: the blob is readable.
+	if _, err := s.ReadBlob(ctx, blob); err != nil {
+		t.Fatalf("retained blob: %v", err)
+	}
+	n, err := s.Purge(ctx, time.Now().Add(time.Hour), time.Now().Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("Purge = %d, %v", n, err)
+	}
+	if _, err := s.ReadBlob(ctx, blob); !errors.Is(err, mailstore.ErrNoSuchMessage) {
+		t.Fatalf("purged blob: %v", err)
+	}
+	mb, _ := s.GetMailboxByID(ctx, a.ID, in.ID)
+	if mb.VanishedFloor != em {
+		t.Fatalf("VanishedFloor = %d, want %d", mb.VanishedFloor, em)
+	}
+	if v, _ := s.Vanished(ctx, a.ID, in.ID, 0); len(v) != 0 {
+		t.Fatalf("tombstones left: %v", v)
+	}
+	hidden, err := s.PopHidden(ctx, a.ID, in.ID, "")
+	if err != nil || !slices.Equal(hidden, []mailstore.UID{res[1].UID}) {
+		t.Fatalf("PopHidden after purge = %v, %v", hidden, err)
+	}
+}

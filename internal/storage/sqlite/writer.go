@@ -282,7 +282,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		r.result <- errs[i]
 	}
 	for a, m := range changed {
-		s.notifier.Notify(a, m)
+		s.notify(a, m)
 	}
 }
 

@@ -195,3 +195,38 @@ func TestTwoStoresOneDir(t *testing.T) {
 		t.Fatalf("UIDs = %v, %v", uids, err)
 	}
 }
+
+// TestOtherProcessWakes: a commit through another Store on the same
+// directory (another process, as the CLI is) wakes this one's watchers.
+func TestOtherProcessWakes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	server, err := Open(dir, Options{PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	a := addAccount(t, server, "wake@example.test")
+	w := server.Watch(a.ID)
+	defer w.Close()
+	cli, err := Open(dir, Options{PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	// Drain a wake-up the server's own AddAccount may have left.
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-w.C:
+	default:
+	}
+	in := inbox(t, cli, a.ID)
+	if _, err := cli.Append(ctx, a.ID, []mailstore.AppendRequest{{MailboxID: in.ID, Raw: msg("w", "w@x", "")}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.C:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no wake-up for another process's commit")
+	}
+}
