@@ -60,7 +60,7 @@ func BenchmarkMixedWorkload(b *testing.B) {
 						c.ok("FETCH 1:10 (FLAGS ENVELOPE)")
 						c.ok(`STORE 1:5 +FLAGS (\Seen)`)
 						c.ok("SEARCH UNSEEN")
-						c.ok("APPEND INBOX {33+}\r\nSubject: bench\r\n\r\nbody bytes\r\n")
+						c.ok("APPEND INBOX {30+}\r\nSubject: bench\r\n\r\nbody bytes\r\n")
 						c.ok(`STORE * +FLAGS.SILENT (\Deleted)`)
 						c.ok("EXPUNGE")
 					}

@@ -1,11 +1,6 @@
 package imapserver
 
 import (
-	"bytes"
-	"encoding/base64"
-	"errors"
-	"io"
-	"mime/quotedprintable"
 	"slices"
 	"strings"
 
@@ -185,31 +180,43 @@ func appendExt(b []byte, p *message.Part, utf8OK bool) []byte {
 	return appendNString(b, p.Location, utf8OK)
 }
 
-// partAt finds a part by number path (RFC 9051 section 6.4.5): part 1 of a
-// non-multipart body is the body itself; a message/rfc822 part's numbers
-// continue into the enclosed message.
-func partAt(root *message.Part, path []int) *message.Part {
-	p := root
-	for i, n := range path {
+// sectionData returns the bytes of a BODY[section] (RFC 9051 section
+// 6.4.5), sliced from the raw message by the part offsets.
+func sectionData(raw []byte, root *message.Part, s *section) []byte {
+	if root == nil {
+		return nil
+	}
+	msg := root // the message whose HEADER/TEXT is asked for
+	if len(s.part) > 0 {
+		p := message.PartAt(root, s.part)
 		if p == nil {
 			return nil
 		}
-		if i > 0 && isMessagePart(p) {
-			if p = p.Message; p == nil {
-				return nil
-			}
+		switch s.spec {
+		case "":
+			return message.BodyBytes(raw, p)
+		case "MIME":
+			return message.HeaderBytes(raw, p)
 		}
-		switch {
-		case isMultipart(p):
-			if n > len(p.Children) {
-				return nil
-			}
-			p = p.Children[n-1]
-		case n != 1:
+		if !isMessagePart(p) || p.Message == nil {
 			return nil
 		}
+		msg = p.Message
 	}
-	return p
+	switch s.spec {
+	case "":
+		if msg == root {
+			return raw
+		}
+		return slice(raw, msg.HeaderStart, msg.BodyEnd)
+	case "HEADER":
+		return message.HeaderBytes(raw, msg)
+	case "TEXT":
+		return message.BodyBytes(raw, msg)
+	case "HEADER.FIELDS", "HEADER.FIELDS.NOT":
+		return message.HeaderFields(message.HeaderBytes(raw, msg), s.fields, s.spec == "HEADER.FIELDS.NOT")
+	}
+	return nil
 }
 
 func slice(raw []byte, lo, hi int64) []byte {
@@ -220,119 +227,19 @@ func slice(raw []byte, lo, hi int64) []byte {
 	return raw[lo:hi]
 }
 
-// sectionData returns the bytes of a BODY[section].
-func sectionData(raw []byte, root *message.Part, s *section) []byte {
-	if root == nil {
-		root = &message.Part{BodyEnd: int64(len(raw))}
-		if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-			root.BodyStart = int64(i + 4)
-		}
-	}
-	msg := root // the message whose HEADER/TEXT is asked for
-	if len(s.part) > 0 {
-		p := partAt(root, s.part)
-		if p == nil {
-			return nil
-		}
-		switch s.spec {
-		case "":
-			return slice(raw, p.BodyStart, p.BodyEnd)
-		case "MIME":
-			return slice(raw, p.HeaderStart, p.BodyStart)
-		}
-		if !isMessagePart(p) || p.Message == nil {
-			return nil
-		}
-		msg = p.Message
-	}
-	switch s.spec {
-	case "":
-		return slice(raw, msg.HeaderStart, msg.BodyEnd)
-	case "HEADER":
-		return slice(raw, msg.HeaderStart, msg.BodyStart)
-	case "TEXT":
-		return slice(raw, msg.BodyStart, msg.BodyEnd)
-	case "HEADER.FIELDS", "HEADER.FIELDS.NOT":
-		return headerFields(slice(raw, msg.HeaderStart, msg.BodyStart), s.fields, s.spec == "HEADER.FIELDS.NOT")
-	}
-	return nil
-}
-
-// headerFields keeps the header fields (with their continuation lines)
-// named in names, or not named when not, then the blank line.
-func headerFields(h []byte, names []string, not bool) []byte {
-	var out []byte
-	keep := false
-	for len(h) > 0 {
-		i := bytes.IndexByte(h, '\n')
-		line := h
-		if i >= 0 {
-			line, h = h[:i+1], h[i+1:]
-		} else {
-			h = nil
-		}
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
-			break
-		}
-		if line[0] != ' ' && line[0] != '\t' {
-			name, _, ok := bytes.Cut(line, []byte(":"))
-			keep = false
-			if ok {
-				n := strings.TrimSpace(string(name))
-				in := slices.ContainsFunc(names, func(x string) bool { return strings.EqualFold(x, n) })
-				keep = in != not
-			}
-		}
-		if keep {
-			out = append(out, line...)
-		}
-	}
-	return append(out, '\r', '\n')
-}
-
-var errUnknownCTE = errors.New("unknown content-transfer-encoding")
-
 // binaryData returns a BINARY[section] with its transfer encoding undone
-// (RFC 3516 section 4.2).
+// (RFC 3516 section 4.2). Multiparts and enclosed messages have no
+// encoding of their own to undo.
 func binaryData(raw []byte, root *message.Part, path []int) ([]byte, error) {
 	if len(path) == 0 || root == nil {
 		return raw, nil
 	}
-	p := partAt(root, path)
+	p := message.PartAt(root, path)
 	if p == nil {
 		return nil, nil
 	}
-	body := slice(raw, p.BodyStart, p.BodyEnd)
 	if isMultipart(p) || isMessagePart(p) {
-		return body, nil
+		return message.BodyBytes(raw, p), nil
 	}
-	switch strings.ToLower(strings.TrimSpace(p.Encoding)) {
-	case "", "7bit", "8bit", "binary":
-		return body, nil
-	case "base64":
-		clean := bytes.Map(func(r rune) rune {
-			if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
-				return -1
-			}
-			return r
-		}, body)
-		out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
-		n, err := base64.StdEncoding.Decode(out, clean)
-		if err != nil {
-			// Tolerate missing padding and trailing junk.
-			n2, err2 := base64.RawStdEncoding.Decode(out, bytes.TrimRight(clean, "="))
-			if err2 != nil {
-				return out[:n], nil
-			}
-			n = n2
-		}
-		return out[:n], nil
-	case "quoted-printable":
-		out, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(body)))
-		if err != nil {
-			return out, nil
-		}
-		return out, nil
-	}
-	return nil, errUnknownCTE
+	return message.DecodeBody(p, raw)
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/roost-mail/roost/internal/mailstore"
+	"github.com/roost-mail/roost/internal/message"
 )
 
 // cmdFetch serves FETCH and UID FETCH: RFC 9051 sections 6.4.5 and 6.4.9,
@@ -199,7 +200,7 @@ func (s *session) cmdFetch(c *command) error {
 				b = appendPartial(b, it, sectionData(raw, m.Body, it.section))
 			case "BINARY[]", "BINARY.SIZE":
 				data, err := binaryData(raw, m.Body, it.section.part)
-				if errors.Is(err, errUnknownCTE) {
+				if errors.Is(err, message.ErrUnknownEncoding) {
 					// RFC 3516 section 4.3.
 					ferr = no("UNKNOWN-CTE", "Cannot decode this part's content-transfer-encoding")
 					return nil

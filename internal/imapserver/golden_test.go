@@ -18,6 +18,7 @@ import (
 //	S: pattern    the next server line (literals joined, "\r\n" for their
 //	              CRLFs) must match; ${ANY} ${NUM} ${DATE} are placeholders
 //	D: n          deliver test message n to alice's INBOX
+//	M: file       deliver testdata/file to alice's INBOX
 //	# ...         comment
 func TestTranscripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
@@ -67,6 +68,12 @@ func runTranscript(t *testing.T, path string) {
 			if !regexp.MustCompile(re).MatchString(got) {
 				t.Fatalf("%s:%d: server said\n  %s\nwant\n  %s", path, n, got, text)
 			}
+		case "M":
+			raw, err := os.ReadFile(filepath.Join("testdata", text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.deliver(t, "alice@example.test", string(raw))
 		case "D":
 			i, err := strconv.Atoi(text)
 			if err != nil {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -192,6 +193,15 @@ func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
 				s.mu.Lock()
 				delete(s.sessions, sess)
 				s.mu.Unlock()
+			}()
+			defer func() {
+				// A bug in one session must not take the other
+				// sessions (and the IMAP and SMTP servers in the same
+				// process) down with it.
+				if r := recover(); r != nil {
+					s.log.Error("session panicked", "panic", r, "stack", string(debug.Stack()))
+					sess.nc.Close()
+				}
 			}()
 			sess.run()
 		}()

@@ -164,16 +164,19 @@ type client struct {
 	r *bufio.Reader
 }
 
-func (e *env) dial() *client {
-	e.t.Helper()
+func (e *env) dial() *client { return e.dialT(e.t) }
+
+// dialT connects with t as the test (a fuzz target's own t).
+func (e *env) dialT(t testing.TB) *client {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
 	if err != nil {
-		e.t.Fatalf("dial: %v", err)
+		t.Fatalf("dial: %v", err)
 	}
-	e.t.Cleanup(func() { c.Close() })
-	cl := &client{t: e.t, c: c, r: bufio.NewReader(c)}
+	t.Cleanup(func() { c.Close() })
+	cl := &client{t: t, c: c, r: bufio.NewReader(c)}
 	if g := cl.read(); !strings.HasPrefix(g, "+OK ") {
-		e.t.Fatalf("greeting %q", g)
+		t.Fatalf("greeting %q", g)
 	}
 	return cl
 }

@@ -615,3 +615,55 @@ func TestLockLostBeforeUpdate(t *testing.T) {
 		t.Fatal("lease of another owner was released")
 	}
 }
+
+// FuzzSession sends arbitrary command lines to a logged-in session of a
+// real server and checks that each gets exactly one well-formed answer and
+// that the session survives. QUIT is replaced by NOOP (so that the maildrop
+// stays the same); every input ends with RSET and QUIT.
+func FuzzSession(f *testing.F) {
+	for _, s := range commandSeeds {
+		f.Add(s)
+	}
+	f.Add("LIST\nRETR 2\nTOP 2 1\nDELE 1\nLIST 1\nUIDL\nRSET\nSTAT")
+	f.Add("TOP 3 999999999\nRETR 999999999999\nDELE 0\nLIST -1\nUIDL 4")
+	e := newEnv(f)
+	a := e.account("alice@example.org")
+	e.deliver(a, seedBasic...)
+	f.Fuzz(func(t *testing.T, input string) {
+		c := e.dialT(t)
+		c.login(a.Name)
+		lines := strings.Split(input, "\n")
+		if len(lines) > 20 {
+			lines = lines[:20]
+		}
+		for _, l := range lines {
+			l = strings.TrimSuffix(l, "\r")
+			if strings.ContainsRune(l, '\r') || len(l) > maxLine-2 {
+				continue
+			}
+			cmd, perr := parseCommand(l)
+			if perr == nil && cmd.Name == "QUIT" {
+				l, cmd = "NOOP", command{Name: "NOOP"}
+			}
+			r := c.cmd(l)
+			switch {
+			case strings.HasPrefix(r, "-ERR "):
+			case r == "+OK" || strings.HasPrefix(r, "+OK "):
+				if perr != nil {
+					t.Fatalf("%q: malformed but answered %q", l, r)
+				}
+				multi := cmd.Name == "CAPA" || cmd.Name == "RETR" || cmd.Name == "TOP" ||
+					(cmd.Name == "LIST" || cmd.Name == "UIDL") && len(cmd.Args) == 0
+				if multi {
+					c.multi()
+				}
+			default:
+				t.Fatalf("%q: answer %q", l, r)
+			}
+		}
+		c.ok("RSET")
+		c.ok("QUIT")
+		c.expectClosed()
+		c.c.Close()
+	})
+}

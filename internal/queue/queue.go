@@ -175,7 +175,13 @@ func enqueue(ctx context.Context, store mailstore.Store, from string, rcpts []st
 	}
 	byDomain := make(map[string][]string)
 	var order []string
+	seen := make(map[string]bool, len(rcpts))
 	for _, r := range rcpts {
+		k := strings.ToLower(r)
+		if seen[k] {
+			continue // a recipient named twice gets one copy
+		}
+		seen[k] = true
 		d := delivery.Domain(r)
 		if d == "" {
 			return nil, fmt.Errorf("queue: recipient %q has no domain: %w", r, mailstore.ErrInvalidName)

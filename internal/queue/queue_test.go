@@ -260,3 +260,20 @@ func TestDotStuffingOutbound(t *testing.T) {
 		t.Fatalf("sink got %q, want %q", m[0].Data, raw)
 	}
 }
+
+func TestSmarthostAndTransportPrecedence(t *testing.T) {
+	st, alice := openStore(t, t.TempDir())
+	defer st.Close()
+	relay, direct := startSink(t, ""), startSink(t, "")
+	q := New(st, Config{Hostname: "mx.x.test", Smarthost: relay.addr, Transport: map[string]string{"direct.test": direct.addr}}, testLogger())
+	runQueue(t, q)
+	if err := q.Enqueue(context.Background(), "alice@x.test", []string{"a@far.test", "b@direct.test", "A@far.test"}, []byte(testMsg), alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if m := relay.wait(t, 1); strings.Join(m[0].Rcpts, ",") != "a@far.test" {
+		t.Fatalf("smarthost got %v", m[0].Rcpts)
+	}
+	if m := direct.wait(t, 1); strings.Join(m[0].Rcpts, ",") != "b@direct.test" {
+		t.Fatalf("transport got %v", m[0].Rcpts)
+	}
+}

@@ -203,7 +203,8 @@ func (ss *session) trace() *delivery.Trace {
 	t := &delivery.Trace{
 		Helo:     ss.conn.Hostname(),
 		RemoteIP: remoteIP(ss.conn.Conn().RemoteAddr()),
-		ID:       fmt.Sprintf("%s.%d", ss.id, ss.transaction),
+		// RFC 5321 section 4.4: the id is an Atom (no dots).
+		ID: fmt.Sprintf("%s%02x", ss.id, ss.transaction),
 	}
 	ss.transaction++
 	// RFC 3848: ESMTP, plus S for TLS and A for an authenticated client.

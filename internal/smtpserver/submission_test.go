@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -255,5 +256,58 @@ func TestSubmissionNoPasswordsInClear(t *testing.T) {
 	}
 	if err := c.Auth(sasl.NewPlainClient("", "alice@x.test", testPassword)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSubmissionToRemoteRoost wires what the app wires: a submission
+// server with a running queue on one store delivers, through the transport
+// map, to an MX server over another store (a second "node" serving y.test),
+// and a refused recipient there comes back as a DSN in the sender's INBOX.
+func TestSubmissionToRemoteRoost(t *testing.T) {
+	a := newEnv(t)
+	b := newEnv(t)
+	ctx := context.Background()
+	if err := b.store.AddDomain(ctx, "y.test"); err != nil {
+		t.Fatal(err)
+	}
+	carol, err := b.store.AddAccount(ctx, "carol@y.test", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, mxB := b.start(t, nil, Config{Hostname: "mx.y.test"}, false)
+	q := queue.New(a.store, queue.Config{Hostname: "mx.x.test", Transport: map[string]string{"y.test": mxB}}, testLogger(t))
+	qctx, cancel := context.WithCancel(ctx)
+	qdone := make(chan error, 1)
+	go func() { qdone <- q.Run(qctx) }()
+	defer func() { cancel(); <-qdone }()
+	_, sub := a.start(t, q, Config{Submission: true, SaveSent: true}, false)
+
+	c, err := smtp.Dial(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "alice@x.test", testPassword)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("alice@x.test", []string{"carol@y.test", "nobody@y.test"}, strings.NewReader(msg("alice@x.test", "carol@y.test", "cross"))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(b.mailbox(t, carol, "")) == 0 || len(a.mailbox(t, a.alice, "")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("carol %d, alice's INBOX %d", len(b.mailbox(t, carol, "")), len(a.mailbox(t, a.alice, "")))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := string(b.mailbox(t, carol, "")[0])
+	// Two hops: the submission server's and the remote MX's.
+	if strings.Count(got, "Received: ") != 2 || !strings.Contains(got, "by mx.x.test (Roost) with ESMTPA") {
+		t.Fatalf("carol's copy: %q", got)
+	}
+	bounce := string(a.mailbox(t, a.alice, "")[0])
+	if !strings.Contains(bounce, "report-type=delivery-status") || !strings.Contains(bounce, "Final-Recipient: rfc822; nobody@y.test") ||
+		!strings.Contains(bounce, "Status: 5.1.1") {
+		t.Fatalf("bounce: %q", bounce)
 	}
 }

@@ -202,9 +202,9 @@ func testCrash(t *testing.T, b Backend) {
 	acked := map[string]bool{}
 	highest := map[string]mailstore.UID{} // per mailbox name, every UID ever seen
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	const rounds = 4
+	const rounds = 3
 	for round := range rounds {
-		target := 20 + r.IntN(150)
+		target := 20 + r.IntN(120)
 		start := time.Now()
 		n := runCrashChild(t, b, key, round, target, acked)
 		ran := time.Since(start)

@@ -300,6 +300,19 @@ func testDirectory(t *testing.T, b Backend) {
 		if u, _, err := s.UIDs(ctx, bob.ID, ain.ID); err == nil && len(u) > 0 {
 			t.Errorf("UIDs listed another account's messages")
 		}
+		if u, err := s.Search(ctx, bob.ID, ain.ID, &mailstore.SearchKey{Op: mailstore.SearchAll}); err == nil && len(u) > 0 {
+			t.Errorf("Search found another account's messages")
+		}
+		bin := f.mailbox(bob.ID, "INBOX")
+		if r, err := s.Copy(ctx, bob.ID, ain.ID, mailstore.UIDSetOf(uid), bin.ID); err == nil && len(r.DstUIDs) > 0 {
+			t.Errorf("Copy out of another account's mailbox succeeded")
+		}
+		if r, err := s.Copy(ctx, a.ID, ain.ID, mailstore.UIDSetOf(uid), bin.ID); err == nil && len(r.DstUIDs) > 0 {
+			t.Errorf("Copy into another account's mailbox succeeded")
+		}
+		if n := f.status(bob.ID, bin.ID).Messages; n != 0 {
+			t.Errorf("bob's INBOX got %d of alice's messages", n)
+		}
 		_, _, _ = s.Expunge(ctx, bob.ID, ain.ID, mailstore.UIDSetOf(uid))
 		_, _ = s.StoreFlags(ctx, bob.ID, mailstore.StoreFlagsRequest{MailboxID: ain.ID, UIDs: mailstore.UIDSetOf(uid), Mode: mailstore.FlagsAdd, Flags: []string{mailstore.FlagDeleted}})
 		if fl := f.fetchOne(a.ID, ain.ID, uid, 0).Flags; len(fl) != 0 {

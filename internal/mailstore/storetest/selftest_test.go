@@ -65,6 +65,11 @@ func (s faultyStore) Append(ctx context.Context, acct int64, reqs []mailstore.Ap
 }
 
 func (s faultyStore) Changes(ctx context.Context, acct int64, since mailstore.ModSeq, limit int) ([]mailstore.Change, error) {
+	if s.fault == "changes-split-groups" && limit > 0 {
+		// A plain LIMIT: pages may end inside a modseq group.
+		cs, err := s.Store.Changes(ctx, acct, since, 0)
+		return cs[:min(limit, len(cs))], err
+	}
 	cs, err := s.Store.Changes(ctx, acct, since, limit)
 	if s.fault == "changes-drop-expunge" {
 		cs = slices.DeleteFunc(cs, func(c mailstore.Change) bool { return c.Kind == mailstore.ChangeExpunge })
@@ -141,6 +146,7 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{"ack-before-commit", "Crash", "acknowledged messages lost"},
 		{"multiappend-partial", "Quota/Messages", "after a refused MULTIAPPEND"},
 		{"changes-drop-expunge", "Changes/Feed", "expunge changes"},
+		{"changes-split-groups", "Changes/Paging", "page ends inside the group"},
 		{"vanished-scan", "Changes/VanishedExact", "Vanished("},
 		{"pophide-visible", "POP", "PopHide changed UID"},
 		{"search-case-sensitive", "Search", "BODY_UTF-8_needle"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/roost-mail/roost/internal/mailstore"
@@ -38,6 +39,10 @@ type deliverReq struct {
 }
 
 type batcher struct {
+	// shared counts deliveries that committed in a transaction with
+	// others (tests check that batching happens at all).
+	shared atomic.Int64
+
 	mu         sync.Mutex
 	queue      []*deliverReq // guarded by mu
 	committers int           // guarded by mu
@@ -155,6 +160,9 @@ func (s *Store) commitBatch(batch []*deliverReq) {
 		}
 		return nil
 	})
+	if err == nil && len(batch) > 1 {
+		s.batch.shared.Add(int64(len(batch)))
+	}
 	for _, r := range batch {
 		if err != nil {
 			// The transaction as a whole failed: nothing was stored.
@@ -168,25 +176,11 @@ func isNoSuchAccount(err error) bool {
 	return err != nil && errorsIs(err, mailstore.ErrNoSuchAccount)
 }
 
-// deliverOne stores one delivery inside the batch transaction.
+// deliverOne stores one delivery inside a (batch) transaction.
 func deliverOne(w *wtx, s *Store, r *deliverReq, date time.Time) ([]mailstore.AppendResult, error) {
 	ts := make([]target, len(r.d.Recipients))
-	accts := make([]int64, len(r.d.Recipients))
 	for i, t := range r.d.Recipients {
-		accts[i] = t.AccountID
-	}
-	if err := w.lockAccounts(accts...); err != nil {
-		return nil, err
-	}
-	for i, t := range r.d.Recipients {
-		mb := t.MailboxID
-		if mb == 0 {
-			err := w.QueryRow(w.ctx, "SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2 AND NOT deleted", t.AccountID, mailstore.InboxName).Scan(&mb)
-			if err != nil {
-				return nil, mailboxErr(err, mailstore.InboxName)
-			}
-		}
-		ts[i] = target{acct: t.AccountID, mb: mb, f: r.f, flags: cleanFlags(t.Flags), date: date}
+		ts[i] = target{acct: t.AccountID, mb: t.MailboxID, f: r.f, flags: cleanFlags(t.Flags), date: date}
 	}
 	return s.storeMessages(w, ts, false)
 }

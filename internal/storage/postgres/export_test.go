@@ -12,3 +12,6 @@ func SchemaVersion() int {
 	}
 	return len(ms)
 }
+
+// SharedDeliveries counts deliveries that committed together with others.
+func SharedDeliveries(s *Store) int64 { return s.batch.shared.Load() }

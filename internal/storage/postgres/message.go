@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -134,24 +135,16 @@ const insertMessageSQL = `INSERT INTO messages (mailbox_id, uid, account_id, mod
 	hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview, header_text, body_text)
 	VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`
 
-// insertRows writes message rows in one round trip.
-func insertRows(w *wtx, acct int64, ms mailstore.ModSeq, rows []newRow) error {
-	saved := now()
-	b := &pgx.Batch{}
-	for _, r := range rows {
-		f := r.f
-		sent := f.sentDay
-		if sent.IsZero() {
-			sent = dayOf(r.internalDate.UTC())
-		}
-		b.Queue(insertMessageSQL, r.mailbox, int64(r.uid), acct, int64(ms), r.flags,
-			r.internalDate, saved, sent, int64(len(f.p.Raw)), f.p.BlobID, f.p.EmailID, f.p.ThreadID, f.messageID,
-			f.from, f.to, f.cc, f.bcc, f.subject, f.envelope, f.body, f.preview, f.headerText, f.bodyText)
+// queueInsert adds one message row's INSERT to a pipelined batch.
+func queueInsert(b *pgx.Batch, acct int64, ms mailstore.ModSeq, saved time.Time, r newRow) {
+	f := r.f
+	sent := f.sentDay
+	if sent.IsZero() {
+		sent = dayOf(r.internalDate.UTC())
 	}
-	if err := w.SendBatch(w.ctx, b).Close(); err != nil {
-		return fmt.Errorf("postgres: insert messages: %w", err)
-	}
-	return nil
+	b.Queue(insertMessageSQL, r.mailbox, int64(r.uid), acct, int64(ms), r.flags,
+		r.internalDate, saved, sent, int64(len(f.p.Raw)), f.p.BlobID, f.p.EmailID, f.p.ThreadID, f.messageID,
+		f.from, f.to, f.cc, f.bcc, f.subject, f.envelope, f.body, f.preview, f.headerText, f.bodyText)
 }
 
 // allocUIDs takes n UIDs from a locked mailbox and records the change's
@@ -177,22 +170,6 @@ func touchMailbox(w *wtx, mailboxID int64, ms mailstore.ModSeq) error {
 	return nil
 }
 
-// checkQuota fails with ErrOverQuota when adding bytes and msgs would
-// exceed the locked account's quota, and otherwise records the usage, in
-// one statement.
-func checkQuota(w *wtx, acct int64, bytes, msgs int64) error {
-	tag, err := w.Exec(w.ctx, `UPDATE accounts SET used_bytes = used_bytes + $2, used_messages = used_messages + $3
-		WHERE id = $1 AND (quota_bytes = 0 OR used_bytes + $2 <= quota_bytes)
-		AND (quota_messages = 0 OR used_messages + $3 <= quota_messages)`, acct, bytes, msgs)
-	if err != nil {
-		return fmt.Errorf("postgres: quota: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("account %d: %w", acct, mailstore.ErrOverQuota)
-	}
-	return nil
-}
-
 func addUsage(w *wtx, acct int64, bytes, msgs int64) error {
 	if bytes == 0 && msgs == 0 {
 		return nil
@@ -207,7 +184,7 @@ func addUsage(w *wtx, acct int64, bytes, msgs int64) error {
 // target is one message going into one mailbox.
 type target struct {
 	acct  int64
-	mb    int64
+	mb    int64 // 0: the account's INBOX
 	f     *facts
 	flags []string
 	date  time.Time
@@ -217,6 +194,11 @@ type target struct {
 // lock the accounts, lock the mailboxes, skip \Sent duplicates (when
 // dedupSent), check quotas, allocate modseqs and UIDs, take blob
 // references and insert the rows. Results are in the order of ts.
+//
+// It is the delivery hot path, so it counts round trips: one per account
+// (lock), one per mailbox (lock), one per account (quota, usage and modseq
+// in one UPDATE), one per new blob, and one pipelined batch for every
+// mailbox update and row insert.
 func (s *Store) storeMessages(w *wtx, ts []target, dedupSent bool) ([]mailstore.AppendResult, error) {
 	accts := make([]int64, 0, len(ts))
 	for _, t := range ts {
@@ -225,24 +207,35 @@ func (s *Store) storeMessages(w *wtx, ts []target, dedupSent bool) ([]mailstore.
 	if err := w.lockAccounts(accts...); err != nil {
 		return nil, err
 	}
-	// Mailbox rows in ascending id order, after the account rows.
+	// Mailbox rows after the account rows. Their order among themselves
+	// does not matter for deadlocks: whoever locks a mailbox holds its
+	// account's row already.
 	type mbKey struct{ acct, id int64 }
 	mbs := map[mbKey]*mailstore.Mailbox{}
-	var keys []mbKey
-	for _, t := range ts {
+	inbox := map[int64]int64{}
+	for i, t := range ts {
+		if t.mb == 0 {
+			id, ok := inbox[t.acct]
+			if !ok {
+				mb, err := lockMailboxByName(w, t.acct, mailstore.InboxName)
+				if err != nil {
+					return nil, err
+				}
+				id = mb.ID
+				inbox[t.acct] = id
+				mbs[mbKey{t.acct, id}] = &mb
+			}
+			ts[i].mb = id
+			continue
+		}
 		k := mbKey{t.acct, t.mb}
 		if _, ok := mbs[k]; !ok {
-			mbs[k] = nil
-			keys = append(keys, k)
+			mb, err := lockMailbox(w, t.acct, t.mb)
+			if err != nil {
+				return nil, err
+			}
+			mbs[k] = &mb
 		}
-	}
-	slices.SortFunc(keys, func(a, b mbKey) int { return int(a.id - b.id) })
-	for _, k := range keys {
-		mb, err := lockMailbox(w, k.acct, k.id)
-		if err != nil {
-			return nil, err
-		}
-		mbs[k] = &mb
 	}
 
 	res := make([]mailstore.AppendResult, len(ts))
@@ -257,9 +250,8 @@ func (s *Store) storeMessages(w *wtx, ts []target, dedupSent bool) ([]mailstore.
 		mb := mbs[mbKey{t.acct, t.mb}]
 		if dedupSent && mb.SpecialUse == mailstore.SpecialSent && t.f.messageID != "" {
 			k := sentKey{mb.ID, t.f.messageID}
-			if j, ok := seenSent[k]; ok {
-				res[i] = res[j]
-				res[i].Existing = true
+			if _, ok := seenSent[k]; ok {
+				res[i].Existing = true // filled in below
 				continue
 			}
 			var uid, ms int64
@@ -268,7 +260,7 @@ func (s *Store) storeMessages(w *wtx, ts []target, dedupSent bool) ([]mailstore.
 				res[i] = mailstore.AppendResult{MailboxID: mb.ID, UIDValidity: mb.UIDValidity, UID: mailstore.UID(uid), ModSeq: mailstore.ModSeq(ms), Existing: true}
 				continue
 			}
-			if err != pgx.ErrNoRows {
+			if !errors.Is(err, pgx.ErrNoRows) {
 				return nil, fmt.Errorf("postgres: sent lookup: %w", err)
 			}
 			seenSent[k] = i
@@ -281,32 +273,36 @@ func (s *Store) storeMessages(w *wtx, ts []target, dedupSent bool) ([]mailstore.
 	}
 	for _, a := range accts {
 		if u, ok := usage[a]; ok {
-			if err := checkQuota(w, a, u[0], u[1]); err != nil {
+			if err := w.charge(a, u[0], u[1]); err != nil {
 				return nil, err
 			}
 			delete(usage, a)
 		}
 	}
 
-	byAcct := map[int64][]newRow{}
+	rows := &pgx.Batch{}
+	saved := now()
 	blobRefs := map[string]int{}
 	blobRaw := map[string][]byte{}
 	var blobOrder []string
+	touched := map[*mailstore.Mailbox]mailstore.ModSeq{}
 	for i, t := range ts {
 		if !stored[i] {
 			continue
 		}
-		ms, err := w.modseq(t.acct)
-		if err != nil {
-			return nil, err
-		}
+		ms := w.bumped[t.acct]
 		mb := mbs[mbKey{t.acct, t.mb}]
-		uid, err := allocUIDs(w, mb, 1, ms)
-		if err != nil {
-			return nil, err
+		if mb.UIDNext >= mailstore.MaxUID {
+			// RFC 9051 section 2.3.1.1: UIDs are 32-bit; a full mailbox
+			// needs a new UIDVALIDITY, which only a recreate gives.
+			return nil, fmt.Errorf("mailbox %s: UIDs exhausted: %w", mb.Name, mailstore.ErrOverQuota)
 		}
+		uid := mb.UIDNext
+		mb.UIDNext++
+		mb.HighestModSeq = ms
+		touched[mb] = ms
 		res[i] = mailstore.AppendResult{MailboxID: mb.ID, UIDValidity: mb.UIDValidity, UID: uid, ModSeq: ms}
-		byAcct[t.acct] = append(byAcct[t.acct], newRow{f: t.f, mailbox: mb.ID, uid: uid, flags: t.flags, internalDate: t.date})
+		queueInsert(rows, t.acct, ms, saved, newRow{f: t.f, mailbox: mb.ID, uid: uid, flags: t.flags, internalDate: t.date})
 		id := t.f.p.BlobID
 		if blobRefs[id] == 0 {
 			blobOrder = append(blobOrder, id)
@@ -320,13 +316,15 @@ func (s *Store) storeMessages(w *wtx, ts []target, dedupSent bool) ([]mailstore.
 			return nil, err
 		}
 	}
-	for acct, rows := range byAcct {
-		if err := insertRows(w, acct, w.bumped[acct], rows); err != nil {
-			return nil, err
+	for mb, ms := range touched {
+		rows.Queue("UPDATE mailboxes SET uidnext = $2, highestmodseq = $3 WHERE id = $1", mb.ID, int64(mb.UIDNext), int64(ms))
+	}
+	if rows.Len() > 0 {
+		if err := w.SendBatch(w.ctx, rows).Close(); err != nil {
+			return nil, fmt.Errorf("postgres: insert messages: %w", err)
 		}
 	}
-	// Existing results that point at a message stored in this very call
-	// were copied before the UID was known.
+	// Duplicates of a message stored in this very call point at it.
 	for i, t := range ts {
 		if res[i].Existing && res[i].UID == 0 {
 			res[i] = res[seenSent[sentKey{t.mb, t.f.messageID}]]
@@ -339,6 +337,9 @@ func (s *Store) storeMessages(w *wtx, ts []target, dedupSent bool) ([]mailstore.
 func (s *Store) Append(ctx context.Context, accountID int64, reqs []mailstore.AppendRequest) ([]mailstore.AppendResult, error) {
 	ts := make([]target, len(reqs))
 	for i, r := range reqs {
+		if r.MailboxID == 0 {
+			return nil, fmt.Errorf("mailbox 0: %w", mailstore.ErrNoSuchMailbox)
+		}
 		f, err := newFacts(r.Raw)
 		if err != nil {
 			return nil, err
@@ -523,13 +524,10 @@ func (s *Store) Copy(ctx context.Context, accountID, srcMailbox int64, uids mail
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("postgres: copy: %w", err)
 		}
-		if err := checkQuota(w, accountID, size, int64(len(found))); err != nil {
+		if err := w.charge(accountID, size, int64(len(found))); err != nil {
 			return err
 		}
-		ms, err := w.modseq(accountID)
-		if err != nil {
-			return err
-		}
+		ms := w.bumped[accountID]
 		slices.Sort(blobs)
 		if err := changeBlobRefs(w, blobs, 1); err != nil {
 			return err

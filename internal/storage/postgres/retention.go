@@ -72,18 +72,11 @@ func (s *Store) RestoreDeleted(ctx context.Context, accountID int64, ids []int64
 		if len(dels) != len(ids) {
 			return fmt.Errorf("restore: %d of %d deleted messages not found: %w", len(ids)-len(dels), len(ids), mailstore.ErrNoSuchMessage)
 		}
-		var inbox int64
 		ts := make([]target, len(dels))
 		blobs := make([]string, len(dels))
 		for i, d := range dels {
-			if d.mailbox == 0 {
-				if inbox == 0 {
-					if err := w.QueryRow(ctx, "SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2 AND NOT deleted", accountID, mailstore.InboxName).Scan(&inbox); err != nil {
-						return mailboxErr(err, mailstore.InboxName)
-					}
-				}
-				d.mailbox = inbox
-			}
+			// d.mailbox is 0 when the mailbox is gone: storeMessages then
+			// uses INBOX.
 			raw, err := s.blobs.Get(ctx, w, d.blob)
 			if err != nil {
 				return err

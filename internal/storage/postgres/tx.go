@@ -147,6 +147,31 @@ func (w *wtx) modseq(acct int64) (mailstore.ModSeq, error) {
 	return ms, nil
 }
 
+// charge records bytes and msgs more usage on a locked account and
+// allocates the transaction's modseq for it, in one statement; it fails
+// with ErrOverQuota (changing nothing) when the quota would be exceeded.
+func (w *wtx) charge(acct int64, bytes, msgs int64) error {
+	ms, ok := w.bumped[acct]
+	if !ok {
+		cur, locked := w.locked[acct]
+		if !locked {
+			return errors.New("postgres: internal error: charge of an account not locked first")
+		}
+		ms = cur + 1
+	}
+	tag, err := w.Exec(w.ctx, `UPDATE accounts SET used_bytes = used_bytes + $2, used_messages = used_messages + $3, modseq = $4
+		WHERE id = $1 AND (quota_bytes = 0 OR used_bytes + $2 <= quota_bytes)
+		AND (quota_messages = 0 OR used_messages + $3 <= quota_messages)`, acct, bytes, msgs, int64(ms))
+	if err != nil {
+		return fmt.Errorf("postgres: quota: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("account %d: %w", acct, mailstore.ErrOverQuota)
+	}
+	w.bumped[acct] = ms
+	return nil
+}
+
 // after runs f after a successful commit (e.g. cache invalidation).
 func (w *wtx) after(f func()) { w.onAfter = append(w.onAfter, f) }
 

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -47,5 +49,73 @@ func TestMigrations(t *testing.T) {
 	// This program does not know version len(ms)+1: it refuses the store.
 	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("Open of a newer store = %v", err)
+	}
+}
+
+// TestMigrationFromV1 builds a version-1 database with mail in it, then
+// opens it with this program: migration 0002 must count the old mail.
+func TestMigrationFromV1(t *testing.T) {
+	ctx := context.Background()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	registerFunctions()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBFile)+"?_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyMigration(ctx, db, ms[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO domains VALUES ('example.test', 1)`,
+		`INSERT INTO accounts (id, name, domain, password_hash, modseq, created) VALUES (1, 'old@example.test', 'example.test', 'h', 3, 1)`,
+		`INSERT INTO mailboxes (id, account_id, name, uidvalidity, uidnext, highestmodseq, modseq, changed) VALUES (1, 1, 'INBOX', 7, 3, 3, 1, 1)`,
+		`INSERT INTO messages (account_id, mailbox_id, uid, modseq, createmodseq, flags, internal_date, save_date, sent_day, size, blob_id, email_id, thread_id)
+			VALUES (1, 1, 1, 2, 2, 1, 1, 1, 20060102, 100, 'b1', 'e1', 't1'), (1, 1, 2, 3, 3, 8, 1, 1, 20060102, 50, 'b2', 'e2', 't2')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.Status(ctx, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Messages != 2 || st.Unseen != 1 || st.Deleted != 1 || st.Size != 150 || st.UIDNext != 3 || st.UIDValidity != 7 {
+		t.Fatalf("Status after migration = %+v", st)
+	}
+	checkCounts(t, s)
+}
+
+// checkCounts compares every mailbox's trigger-kept counts with a count
+// of its rows.
+func checkCounts(t testing.TB, s *Store) {
+	t.Helper()
+	rows, err := s.rdb.Query(`SELECT b.id, b.n_messages, b.n_unseen, b.n_deleted, b.n_size,
+		count(m.id), coalesce(sum(m.flags & 1 = 0), 0), coalesce(sum(m.flags & 8 <> 0), 0), coalesce(sum(m.size), 0)
+		FROM mailboxes b LEFT JOIN messages m ON m.mailbox_id = b.id GROUP BY b.id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var kept, counted [4]int64
+		if err := rows.Scan(&id, &kept[0], &kept[1], &kept[2], &kept[3], &counted[0], &counted[1], &counted[2], &counted[3]); err != nil {
+			t.Fatal(err)
+		}
+		if kept != counted {
+			t.Errorf("mailbox %d: kept counts %v, rows say %v", id, kept, counted)
+		}
 	}
 }

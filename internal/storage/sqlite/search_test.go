@@ -145,6 +145,7 @@ func TestCopyMoveChangesPaging(t *testing.T) {
 			t.Fatalf("move change %+v", c)
 		}
 	}
+	checkCounts(t, s)
 }
 
 func TestQueueAndLeases(t *testing.T) {

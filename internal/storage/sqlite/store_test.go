@@ -165,6 +165,7 @@ func TestRoundTrip(t *testing.T) {
 	if acct.UsedMessages != 2 {
 		t.Fatalf("UsedMessages = %d, want 2", acct.UsedMessages)
 	}
+	checkCounts(t, s)
 }
 
 func TestMailboxes(t *testing.T) {
@@ -222,6 +223,7 @@ func TestMailboxes(t *testing.T) {
 	if st, _ := s.Status(ctx, a.ID, in.ID); st.Messages != 0 {
 		t.Fatalf("INBOX has %d messages", st.Messages)
 	}
+	checkCounts(t, s)
 }
 
 func TestSentDedupAndQuota(t *testing.T) {
@@ -339,6 +341,7 @@ func TestLargeUIDSets(t *testing.T) {
 	if st.Messages != 150 || st.Deleted != 0 {
 		t.Fatalf("Status = %+v", st)
 	}
+	checkCounts(t, s)
 }
 
 func TestPurge(t *testing.T) {
