@@ -48,6 +48,10 @@ func (s *session) cmdAppend(c *command) error {
 	if len(res) == 0 {
 		return nil
 	}
+	if s.sel != nil && s.sel.mb.ID == mb.ID {
+		// RFC 9051 section 6.3.12: EXISTS for an APPEND to the selected mailbox.
+		s.sel.mustRead = true
+	}
 	uids := make([]mailstore.UID, len(res))
 	for i, r := range res {
 		uids[i] = r.UID

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/roost-mail/roost/internal/auth"
@@ -35,17 +34,16 @@ const (
 )
 
 type session struct {
-	srv      *Server
+	srv *Server
+	// raw is the accepted connection, never reassigned: other goroutines
+	// (Shutdown) use it. conn is what the session reads and writes, TLS
+	// over raw after STARTTLS.
+	raw      net.Conn
 	conn     net.Conn
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	isTLS    bool
 	loopback bool
-
-	// writeMu serialises writes to conn between the session goroutine and
-	// Shutdown's BYE only during IDLE; normally the session goroutine is
-	// the only writer.
-	writeMu sync.Mutex
 
 	state uint8
 	acct  mailstore.Account
@@ -65,6 +63,7 @@ type session struct {
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{
 		srv:   srv,
+		raw:   c,
 		conn:  c,
 		br:    bufio.NewReaderSize(c, readBufSize),
 		bw:    bufio.NewWriterSize(c, writeBufSize),
@@ -80,7 +79,7 @@ func newSession(srv *Server, c net.Conn) *session {
 // demand, not kept: a prebuilt slog.Logger per session costs memory that
 // thousands of idle sessions would hold for nothing.
 func (s *session) logger() *slog.Logger {
-	l := s.srv.log.With("proto", "imap", "remote", s.conn.RemoteAddr().String())
+	l := s.srv.log.With("proto", "imap", "remote", s.raw.RemoteAddr().String())
 	if s.acct.Name != "" {
 		l = l.With("account", s.acct.Name)
 	}
@@ -90,7 +89,7 @@ func (s *session) logger() *slog.Logger {
 // interrupt wakes a session blocked reading so that it sees the server is
 // closing. Called by Shutdown.
 func (s *session) interrupt() {
-	_ = s.conn.SetReadDeadline(time.Now())
+	_ = s.raw.SetReadDeadline(time.Now())
 }
 
 func (s *session) close() {
@@ -173,43 +172,45 @@ type handlerSpec struct {
 	noExpunge bool
 }
 
-var handlers map[string]handlerSpec
+// Command states.
+const (
+	anyState    = stateNotAuth | stateAuth | stateSelected
+	authedState = stateAuth | stateSelected
+)
 
-func init() {
-	all := stateNotAuth | stateAuth | stateSelected
-	authed := stateAuth | stateSelected
-	handlers = map[string]handlerSpec{
-		"CAPABILITY":   {fn: (*session).cmdCapability, states: all},
-		"NOOP":         {fn: (*session).cmdNoop, states: all},
-		"LOGOUT":       {fn: (*session).cmdLogout, states: all},
-		"ID":           {fn: (*session).cmdID, states: all},
-		"STARTTLS":     {fn: (*session).cmdStartTLS, states: stateNotAuth},
-		"LOGIN":        {fn: (*session).cmdLogin, states: stateNotAuth},
-		"AUTHENTICATE": {fn: (*session).cmdAuthenticate, states: stateNotAuth},
-		"ENABLE":       {fn: (*session).cmdEnable, states: authed},
-		"SELECT":       {fn: (*session).cmdSelect, states: authed},
-		"EXAMINE":      {fn: (*session).cmdSelect, states: authed},
-		"CREATE":       {fn: (*session).cmdCreate, states: authed},
-		"DELETE":       {fn: (*session).cmdDelete, states: authed},
-		"RENAME":       {fn: (*session).cmdRename, states: authed},
-		"SUBSCRIBE":    {fn: (*session).cmdSubscribe, states: authed},
-		"UNSUBSCRIBE":  {fn: (*session).cmdSubscribe, states: authed},
-		"LIST":         {fn: (*session).cmdList, states: authed},
-		"LSUB":         {fn: (*session).cmdList, states: authed},
-		"NAMESPACE":    {fn: (*session).cmdNamespace, states: authed},
-		"STATUS":       {fn: (*session).cmdStatus, states: authed},
-		"APPEND":       {fn: (*session).cmdAppend, states: authed},
-		"IDLE":         {fn: (*session).cmdIdle, states: authed},
-		"CHECK":        {fn: (*session).cmdNoop, states: stateSelected},
-		"CLOSE":        {fn: (*session).cmdClose, states: stateSelected},
-		"UNSELECT":     {fn: (*session).cmdClose, states: stateSelected},
-		"EXPUNGE":      {fn: (*session).cmdExpunge, states: stateSelected},
-		"SEARCH":       {fn: (*session).cmdSearch, states: stateSelected, noExpunge: true},
-		"FETCH":        {fn: (*session).cmdFetch, states: stateSelected, noExpunge: true},
-		"STORE":        {fn: (*session).cmdStore, states: stateSelected, noExpunge: true},
-		"COPY":         {fn: (*session).cmdCopy, states: stateSelected},
-		"MOVE":         {fn: (*session).cmdCopy, states: stateSelected},
-	}
+// handlers is the dispatch table. It is filled in at package
+// initialisation (a method value map cannot be a constant), never changed.
+var handlers = map[string]handlerSpec{
+	"CAPABILITY":   {fn: (*session).cmdCapability, states: anyState},
+	"NOOP":         {fn: (*session).cmdNoop, states: anyState},
+	"LOGOUT":       {fn: (*session).cmdLogout, states: anyState},
+	"ID":           {fn: (*session).cmdID, states: anyState},
+	"STARTTLS":     {fn: (*session).cmdStartTLS, states: stateNotAuth},
+	"LOGIN":        {fn: (*session).cmdLogin, states: stateNotAuth},
+	"AUTHENTICATE": {fn: (*session).cmdAuthenticate, states: stateNotAuth},
+	"ENABLE":       {fn: (*session).cmdEnable, states: authedState},
+	"SELECT":       {fn: (*session).cmdSelect, states: authedState},
+	"EXAMINE":      {fn: (*session).cmdSelect, states: authedState},
+	"CREATE":       {fn: (*session).cmdCreate, states: authedState},
+	"DELETE":       {fn: (*session).cmdDelete, states: authedState},
+	"RENAME":       {fn: (*session).cmdRename, states: authedState},
+	"SUBSCRIBE":    {fn: (*session).cmdSubscribe, states: authedState},
+	"UNSUBSCRIBE":  {fn: (*session).cmdSubscribe, states: authedState},
+	"LIST":         {fn: (*session).cmdList, states: authedState},
+	"LSUB":         {fn: (*session).cmdList, states: authedState},
+	"NAMESPACE":    {fn: (*session).cmdNamespace, states: authedState},
+	"STATUS":       {fn: (*session).cmdStatus, states: authedState},
+	"APPEND":       {fn: (*session).cmdAppend, states: authedState},
+	"IDLE":         {fn: (*session).cmdIdle, states: authedState},
+	"CHECK":        {fn: (*session).cmdNoop, states: stateSelected},
+	"CLOSE":        {fn: (*session).cmdClose, states: stateSelected},
+	"UNSELECT":     {fn: (*session).cmdClose, states: stateSelected},
+	"EXPUNGE":      {fn: (*session).cmdExpunge, states: stateSelected},
+	"SEARCH":       {fn: (*session).cmdSearch, states: stateSelected, noExpunge: true},
+	"FETCH":        {fn: (*session).cmdFetch, states: stateSelected, noExpunge: true},
+	"STORE":        {fn: (*session).cmdStore, states: stateSelected, noExpunge: true},
+	"COPY":         {fn: (*session).cmdCopy, states: stateSelected},
+	"MOVE":         {fn: (*session).cmdCopy, states: stateSelected},
 }
 
 // execute runs one command and writes its tagged reply: the one place where

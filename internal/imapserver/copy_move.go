@@ -14,7 +14,7 @@ func (s *session) cmdCopy(c *command) error {
 	sel := s.sel
 	move := c.name == "MOVE"
 	if move && sel.readOnly {
-		return no("READ-ONLY", "Mailbox is read-only")
+		return no("", "Mailbox is read-only")
 	}
 	uids, err := s.resolve(a.set, c.uid)
 	if err != nil {
@@ -47,6 +47,9 @@ func (s *session) cmdCopy(c *command) error {
 	}
 	if len(res.SrcUIDs) == 0 {
 		return nil
+	}
+	if dst.ID == sel.mb.ID {
+		sel.mustRead = true
 	}
 	code := fmt.Sprintf("COPYUID %d %s %s", res.UIDValidity,
 		mailstore.CompactUIDs(res.SrcUIDs).String(), mailstore.CompactUIDs(res.DstUIDs).String())

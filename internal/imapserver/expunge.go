@@ -11,7 +11,7 @@ import (
 func (s *session) cmdExpunge(c *command) error {
 	sel := s.sel
 	if sel.readOnly {
-		return no("READ-ONLY", "Mailbox is read-only")
+		return no("", "Mailbox is read-only")
 	}
 	del, err := s.srv.store.Search(s.ctx(), s.acct.ID, sel.mb.ID, &mailstore.SearchKey{Op: mailstore.SearchFlag, Flag: mailstore.FlagDeleted})
 	if err != nil {

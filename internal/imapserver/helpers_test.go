@@ -146,7 +146,7 @@ func (c *rawClient) send(s string) {
 // line reads one response line, literals included (CRLF inside kept).
 func (c *rawClient) line() string {
 	c.t.Helper()
-	return c.lineWithin(10 * time.Second)
+	return c.lineWithin(30 * time.Second)
 }
 
 func (c *rawClient) lineWithin(d time.Duration) string {
@@ -209,7 +209,7 @@ func (c *rawClient) ok(command string) []string {
 func (c *rawClient) expect(re string) string {
 	c.t.Helper()
 	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		l := c.lineWithin(time.Until(deadline))
 		if rx.MatchString(l) {

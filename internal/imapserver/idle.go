@@ -25,12 +25,17 @@ func (s *session) sync(allowExpunge bool) error {
 	if sel == nil {
 		return nil
 	}
+	woken := sel.mustRead
 	select {
 	case <-sel.watcher.C:
+		woken = true
+	default:
+	}
+	if woken {
+		sel.mustRead = false
 		if err := s.readChanges(); err != nil {
 			return err
 		}
-	default:
 	}
 	if sel.deleted {
 		// The selected mailbox was deleted by another session: nothing
@@ -187,7 +192,7 @@ func (s *session) cmdIdle(c *command) error {
 		select {
 		case r := <-lines:
 			s.ensureWriter()
-			if r.err != nil {
+			if r.err != nil && r.err != errLineTooLong {
 				if errors.Is(r.err, os.ErrDeadlineExceeded) && !s.srv.closing.Load() {
 					s.bye("Autologout; idle for too long")
 				} else if s.srv.closing.Load() {
@@ -197,7 +202,7 @@ func (s *session) cmdIdle(c *command) error {
 				}
 				return nil
 			}
-			if !strings.EqualFold(string(r.line), "DONE") {
+			if r.err == errLineTooLong || !strings.EqualFold(string(r.line), "DONE") {
 				return bad("", "Expected DONE")
 			}
 			return nil

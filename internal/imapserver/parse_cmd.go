@@ -498,7 +498,22 @@ func parseAppend(p *parser) (appendArgs, error) {
 				return a, err
 			}
 		}
-		if m.data, m.binary, err = p.literal(); err != nil {
+		if p.takeWord("UTF8") {
+			// RFC 6855 section 4: append-data-ext "UTF8" SP "(" literal8 ")".
+			if err = p.sp(); err != nil {
+				return a, err
+			}
+			if err = p.expect('('); err != nil {
+				return a, err
+			}
+			if m.data, _, err = p.literal(); err != nil {
+				return a, err
+			}
+			m.binary = true
+			if err = p.expect(')'); err != nil {
+				return a, err
+			}
+		} else if m.data, m.binary, err = p.literal(); err != nil {
 			return a, err
 		}
 		a.msgs = append(a.msgs, m)

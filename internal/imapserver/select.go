@@ -26,6 +26,10 @@ type selection struct {
 	watcher  *mailstore.Watcher
 	// deleted: another session deleted the mailbox.
 	deleted bool
+	// mustRead: this session changed the mailbox itself (APPEND, COPY
+	// into it) and reads the feed at the next sync without waiting for
+	// the wake-up, so that its own EXISTS is never late.
+	mustRead bool
 }
 
 func (s *session) ctx() context.Context { return context.Background() }

@@ -195,7 +195,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for sess := range s.sessions {
-			_ = sess.conn.Close()
+			_ = sess.raw.Close()
 		}
 		s.mu.Unlock()
 		<-finished

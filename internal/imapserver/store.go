@@ -12,7 +12,7 @@ func (s *session) cmdStore(c *command) error {
 	a := c.args.(storeArgs)
 	sel := s.sel
 	if sel.readOnly {
-		return no("READ-ONLY", "Mailbox is read-only")
+		return no("", "Mailbox is read-only")
 	}
 	for _, f := range a.flags {
 		if f == `\*` {

@@ -165,3 +165,38 @@ func submatch(t *testing.T, lines []string, re string) string {
 	t.Fatalf("no %q in %s", re, strings.Join(lines, "\n"))
 	return ""
 }
+
+// A session's own APPEND or COPY into its selected mailbox is announced
+// with EXISTS before the tagged reply (RFC 9051 section 6.3.12).
+func TestOwnAppendAndCopyExists(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	c := env.login(t, "alice@example.test")
+	c.ok("SELECT INBOX")
+	lines := c.ok("APPEND INBOX {11+}\r\nSubject: x\r\n")
+	mustHave(t, lines, `^\* 1 EXISTS$`, `APPENDUID \d+ 1\]`)
+	lines = c.ok("COPY 1 INBOX")
+	mustHave(t, lines, `^\* 2 EXISTS$`, `COPYUID \d+ 1 2\]`)
+	// RFC 6855 section 4: APPEND with the UTF8 data extension.
+	lines = c.ok("APPEND INBOX UTF8 (~{16+}\r\nSubject: caf\xc3\xa9\r\n)")
+	mustHave(t, lines, `^\* 3 EXISTS$`)
+	lines = c.ok("FETCH 3 BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
+	mustHave(t, lines, "Subject: caf\xc3\xa9")
+}
+
+// The selected mailbox renamed by another device: the session follows it
+// (it is the same mailbox, same UIDVALIDITY) and keeps seeing changes.
+func TestSelectedMailboxRenamed(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	const user = "alice@example.test"
+	a := env.login(t, user)
+	a.ok("CREATE Old")
+	a.ok("SELECT Old")
+	b := env.login(t, user)
+	b.ok("RENAME Old New")
+	b.ok("APPEND New {11+}\r\nSubject: x\r\n")
+	lines := a.ok("NOOP")
+	mustHave(t, lines, `^\* 1 EXISTS$`)
+	lines = a.ok("FETCH 1 BODY.PEEK[HEADER]")
+	mustHave(t, lines, `Subject: x`)
+	mustHave(t, a.cmd("STATUS Old (MESSAGES)"), `NO \[NONEXISTENT\]`)
+}

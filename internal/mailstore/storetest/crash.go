@@ -63,14 +63,14 @@ func MaybeChild(b Backend) {
 
 // crashMsg is the deterministic message of a crash-test id, so the parent
 // can check a stored copy byte for byte. Sizes vary from a few hundred
-// bytes to ~600 KB so kills land in the middle of writes of every size.
+// bytes to 256 KB so kills land in the middle of writes of every size.
 func crashMsg(id string) []byte {
 	h := fnv.New32a()
 	h.Write([]byte(id))
 	v := h.Sum32()
-	size := int(v%48)*1024 + 200
-	if v%16 == 0 {
-		size = 600 << 10
+	size := int(v%32)*1024 + 200
+	if v%32 == 0 {
+		size = 256 << 10
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: crash@example.test\r\nTo: %s\r\nSubject: crash %s\r\nX-Crash-ID: %s\r\nMessage-ID: <%s@crash.invalid>\r\n\r\n", crashAccount, id, id, id)
@@ -266,7 +266,8 @@ func runCrashChild(t *testing.T, b Backend, key string, round, target int, acked
 		}
 	}()
 	n := 0
-	timeout := time.After(120 * time.Second)
+	// Generous: under -race on a loaded machine a child may ack slowly.
+	timeout := time.After(240 * time.Second)
 	record := func(line string) {
 		if id, ok := strings.CutPrefix(line, "ACK "); ok {
 			acked[id] = true
@@ -283,7 +284,7 @@ func runCrashChild(t *testing.T, b Backend, key string, round, target int, acked
 			}
 			record(line)
 		case <-timeout:
-			t.Fatalf("round %d: only %d of %d acks in 120s; stderr:\n%s", round, n, target, stderr.String())
+			t.Fatalf("round %d: only %d of %d acks in 240s; stderr:\n%s", round, n, target, stderr.String())
 		}
 	}
 	// SIGKILL: no deferred cleanup, no Close, in the middle of whatever

@@ -66,18 +66,17 @@ func (pgBlobs) Delete(ctx context.Context, q Querier, ids []string) error {
 // is new. The refs row is upserted first: if a concurrent Purge deleted the
 // row, the upsert waits for it and then inserts a fresh row (refs == n), so
 // the bytes are put back; a blob whose refs row survives keeps its bytes.
-func (s *Store) addBlobRef(w *wtx, id string, raw []byte, n int) error {
-	if _, ok := s.blobs.(pgBlobs); ok {
-		// The same rule in one round trip for the built-in store.
-		_, err := w.Exec(w.ctx, `WITH r AS (
+//
+// With the built-in store and a batch b, the same rule is one statement
+// queued on b (sent with the rows); otherwise it runs at once.
+func (s *Store) addBlobRef(w *wtx, b *pgx.Batch, id string, raw []byte, n int) error {
+	if _, ok := s.blobs.(pgBlobs); ok && b != nil {
+		b.Queue(`WITH r AS (
 				INSERT INTO blobs (id, refs, size) VALUES ($1, $2, $3)
 				ON CONFLICT (id) DO UPDATE SET refs = blobs.refs + excluded.refs
 				RETURNING refs)
 			INSERT INTO blob_data (id, data) SELECT $1, $4 FROM r WHERE r.refs = $2
 			ON CONFLICT (id) DO NOTHING`, id, n, len(raw), raw)
-		if err != nil {
-			return fmt.Errorf("postgres: store blob: %w", err)
-		}
 		return nil
 	}
 	var refs int64

@@ -36,7 +36,7 @@ func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.Que
 		if len(entries) == 0 {
 			return nil
 		}
-		if err := s.addBlobRef(w, blob, raw, len(entries)); err != nil {
+		if err := s.addBlobRef(w, nil, blob, raw, len(entries)); err != nil {
 			return err
 		}
 		created := now()

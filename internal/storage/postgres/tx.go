@@ -36,6 +36,7 @@ type wtx struct {
 	pgx.Tx
 	ctx     context.Context
 	locked  map[int64]mailstore.ModSeq // account -> modseq at lock time
+	usage   map[int64]*acctUsage       // account -> quota and usage, as locked
 	bumped  map[int64]mailstore.ModSeq // account -> modseq allocated here
 	onAfter []func()
 }
@@ -76,7 +77,7 @@ func (s *Store) writeOnce(ctx context.Context, fn func(w *wtx) error) (*wtx, err
 	if err != nil {
 		return nil, fmt.Errorf("postgres: begin: %w", err)
 	}
-	w := &wtx{Tx: tx, ctx: ctx, locked: map[int64]mailstore.ModSeq{}, bumped: map[int64]mailstore.ModSeq{}}
+	w := &wtx{Tx: tx, ctx: ctx, locked: map[int64]mailstore.ModSeq{}, usage: map[int64]*acctUsage{}, bumped: map[int64]mailstore.ModSeq{}}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	if err := fn(w); err != nil {
 		return nil, err
@@ -104,18 +105,21 @@ func (w *wtx) lockAccounts(ids ...int64) error {
 		return nil
 	}
 	// ORDER BY with FOR UPDATE locks rows in that order.
-	rows, err := w.Query(w.ctx, "SELECT id, modseq FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE", todo)
+	rows, err := w.Query(w.ctx, `SELECT id, modseq, quota_bytes, quota_messages, used_bytes, used_messages
+		FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, todo)
 	if err != nil {
 		return fmt.Errorf("postgres: lock accounts: %w", err)
 	}
 	for rows.Next() {
 		var id int64
 		var ms int64
-		if err := rows.Scan(&id, &ms); err != nil {
+		u := &acctUsage{}
+		if err := rows.Scan(&id, &ms, &u.quotaBytes, &u.quotaMessages, &u.usedBytes, &u.usedMessages); err != nil {
 			rows.Close()
 			return fmt.Errorf("postgres: lock accounts: %w", err)
 		}
 		w.locked[id] = mailstore.ModSeq(ms)
+		w.usage[id] = u
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -127,6 +131,18 @@ func (w *wtx) lockAccounts(ids ...int64) error {
 		}
 	}
 	return nil
+}
+
+// acctUsage is an account's quota and usage as read under its row lock.
+type acctUsage struct {
+	quotaBytes, quotaMessages int64
+	usedBytes, usedMessages   int64
+}
+
+// fits reports whether bytes and msgs more stay within the quota.
+func (u *acctUsage) fits(bytes, msgs int64) bool {
+	return (u.quotaBytes == 0 || u.usedBytes+bytes <= u.quotaBytes) &&
+		(u.quotaMessages == 0 || u.usedMessages+msgs <= u.quotaMessages)
 }
 
 // modseq returns this transaction's modseq for a locked account,
@@ -169,6 +185,10 @@ func (w *wtx) charge(acct int64, bytes, msgs int64) error {
 		return fmt.Errorf("account %d: %w", acct, mailstore.ErrOverQuota)
 	}
 	w.bumped[acct] = ms
+	if u := w.usage[acct]; u != nil {
+		u.usedBytes += bytes
+		u.usedMessages += msgs
+	}
 	return nil
 }
 

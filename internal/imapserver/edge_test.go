@@ -1,0 +1,32 @@
+package imapserver
+
+import "testing"
+
+// Edge cases: an empty message, MOVE into the selected mailbox itself,
+// \Recent refused as a flag, read-only refusals.
+func TestEdgeCases(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	c := env.login(t, "alice@example.test")
+	steps := []struct {
+		cmd  string
+		want []string
+	}{
+		{"APPEND INBOX {0+}\r\n", []string{`^t\d+ OK \[APPENDUID \d+ 1\]`}},
+		{"SELECT INBOX", []string{`^\* 1 EXISTS$`}},
+		{"FETCH 1 (BODY[] ENVELOPE)", []string{`^\* 1 FETCH \(FLAGS \(\\Seen\) BODY\[\] \{0\}\r\n ENVELOPE \(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL\)\)$`}},
+		{"COPY 1 Nope", []string{`^t\d+ NO \[TRYCREATE\]`}},
+		{"MOVE 1 INBOX", []string{`^\* OK \[COPYUID \d+ 1 2\] Moved$`, `^\* 1 EXPUNGE$`, `^\* 1 EXISTS$`}},
+		{`STORE 1 FLAGS (\Recent $Custom)`, []string{`^\* 1 FETCH \(FLAGS \(\$Custom\)\)$`}},
+		{`LIST "" INBOX/%`, []string{`^t\d+ OK LIST completed$`}},
+		{"LSUB \"\" IN*", []string{`^\* LSUB \(\\HasNoChildren\) "/" "INBOX"$`}},
+		{"ID NIL", []string{`^\* ID \("name" "Roost"\)$`}},
+		{"EXAMINE INBOX (CONDSTORE)", []string{`^\* OK \[PERMANENTFLAGS \(\)\]`, `^t\d+ OK \[READ-ONLY\]`}},
+		{`STORE 1 +FLAGS (\Seen)`, []string{`^t\d+ NO Mailbox is read-only$`}},
+		{"EXPUNGE", []string{`^t\d+ NO Mailbox is read-only$`}},
+		{"CLOSE", []string{`^t\d+ OK CLOSE completed$`}},
+		{"FETCH 1 FLAGS", []string{`^t\d+ BAD FETCH not allowed in this state$`}},
+	}
+	for _, s := range steps {
+		mustHave(t, c.cmd(s.cmd), s.want...)
+	}
+}
