@@ -28,6 +28,7 @@ type scramServer struct {
 	asked bool
 
 	first    clientFirst
+	found    mailstore.Account // looked up at client-first; Account() only after success
 	v        scramVerifier
 	unknown  bool // no such user or no verifier: the proof must fail
 	nonce    string
@@ -79,7 +80,7 @@ func (s *scramServer) serverFirst(resp []byte) ([]byte, bool, error) {
 	acct, err := s.a.dir.ResolveAddress(s.ctx, strings.ToLower(stripDevice(cf.username)))
 	switch {
 	case err == nil:
-		s.acct = acct
+		s.found = acct
 		if _, v, perr := parseStored(acct.PasswordHash); perr == nil && v.iter > 0 {
 			s.v = v
 		} else {
@@ -136,16 +137,15 @@ func (s *scramServer) serverFinal(resp []byte) ([]byte, bool, error) {
 	subtle.XORBytes(clientKey, cf.proof, sig)
 	got := sha256.Sum256(clientKey)
 	if subtle.ConstantTimeCompare(got[:], s.v.storedKey) != 1 || s.unknown {
-		s.acct = mailstore.Account{}
 		return s.fail(fmt.Errorf("%w: SCRAM proof does not verify", ErrAuthFailed))
 	}
 	// Authorization: nobody may act as another user (see PLAIN).
 	if s.first.authzid != "" && !strings.EqualFold(stripDevice(s.first.authzid), stripDevice(s.first.username)) &&
-		!strings.EqualFold(stripDevice(s.first.authzid), s.acct.Name) {
-		s.acct = mailstore.Account{}
+		!strings.EqualFold(stripDevice(s.first.authzid), s.found.Name) {
 		return s.fail(fmt.Errorf("%w: authorization identity %q differs", ErrAuthFailed, s.first.authzid))
 	}
 	s.ended = true
+	s.acct = s.found
 	// RFC 5802 section 3: ServerSignature = HMAC(ServerKey, AuthMessage),
 	// sent as v= so that the client can verify the server too.
 	return []byte("v=" + base64.StdEncoding.EncodeToString(hmacSHA256(s.v.serverKey, authMsg))), true, nil

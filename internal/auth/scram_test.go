@@ -110,6 +110,9 @@ func scramLogin(t *testing.T, a *Authenticator, c *scramClient, initial bool) (S
 	if err != nil || done {
 		return srv, fmt.Errorf("server-first: %w (done %v)", err, done)
 	}
+	if srv.Account().Name != "" {
+		t.Fatal("Account() set before the proof was checked")
+	}
 	cf, err := c.final(sf)
 	if err != nil {
 		t.Fatalf("client rejects server-first %q: %v", sf, err)

@@ -1,7 +1,6 @@
 package imapserver
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"strconv"
@@ -97,12 +96,24 @@ func (s *session) cmdLogin(c *command) error {
 		// RFC 9051 section 6.2.3: LOGINDISABLED means NO.
 		return no("PRIVACYREQUIRED", "LOGIN is disabled on an unencrypted connection")
 	}
-	acct, err := s.srv.authn.Authenticate(context.Background(), a.user, a.pass)
+	acct, err := s.srv.authn.Authenticate(s.ctx(), a.user, a.pass)
 	if err != nil {
-		return err
+		return s.authFailed(err)
 	}
 	s.loggedIn(acct, c)
 	return nil
+}
+
+// maxAuthFailures bounds password guesses per connection; each also costs
+// the guesser auth's failure delay.
+const maxAuthFailures = 5
+
+func (s *session) authFailed(err error) error {
+	s.authFailures++
+	if s.authFailures >= maxAuthFailures {
+		s.byeAfterReply = "Too many authentication failures"
+	}
+	return err
 }
 
 func (s *session) loggedIn(acct mailstore.Account, c *command) {
@@ -118,7 +129,7 @@ func (s *session) cmdAuthenticate(c *command) error {
 	if !s.plaintextOK() {
 		return no("PRIVACYREQUIRED", "Authentication is disabled on an unencrypted connection")
 	}
-	sasl, err := s.srv.authn.NewSASL(context.Background(), a.mech)
+	sasl, err := s.srv.authn.NewSASL(s.ctx(), a.mech)
 	if err != nil {
 		if errors.Is(err, auth.ErrNoMechanism) {
 			return no("CANNOT", "Unsupported mechanism")
@@ -133,10 +144,10 @@ func (s *session) cmdAuthenticate(c *command) error {
 	for {
 		chal, done, err := sasl.Next(resp)
 		if err != nil {
-			if errors.Is(err, auth.ErrAuthFailed) {
-				return err
+			if !errors.Is(err, auth.ErrAuthFailed) {
+				err = &respErr{kind: "NO", code: "AUTHENTICATIONFAILED", text: "Authentication failed", cause: err}
 			}
-			return no("AUTHENTICATIONFAILED", "Authentication failed")
+			return s.authFailed(err)
 		}
 		if done && len(chal) == 0 {
 			break

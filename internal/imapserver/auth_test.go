@@ -218,3 +218,14 @@ func TestPanicIsolated(t *testing.T) {
 	b := env.login(t, "alice@example.test")
 	b.ok("NOOP")
 }
+
+func TestTooManyAuthFailures(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	c := env.dial(t)
+	for i := 1; i < maxAuthFailures; i++ {
+		mustHave(t, c.cmd("LOGIN alice@example.test wrong"), `^t\d+ NO \[AUTHENTICATIONFAILED\]`)
+	}
+	c.send("last LOGIN alice@example.test wrong")
+	c.expect(`^last NO \[AUTHENTICATIONFAILED\]`)
+	c.expect(`^\* BYE Too many authentication failures$`)
+}

@@ -45,8 +45,11 @@ type session struct {
 	isTLS    bool
 	loopback bool
 
-	state uint8
-	acct  mailstore.Account
+	state        uint8
+	acct         mailstore.Account
+	authFailures int
+	// byeAfterReply, when set, ends the session after the tagged reply.
+	byeAfterReply string
 
 	// Enabled extensions (RFC 5161).
 	rev2, condstore, qresync, utf8 bool
@@ -152,6 +155,10 @@ func (s *session) serve() {
 			return
 		}
 		s.execute(line)
+		if s.byeAfterReply != "" {
+			s.bye(s.byeAfterReply)
+			return
+		}
 		if s.flush() != nil {
 			return
 		}

@@ -30,3 +30,15 @@ func TestEdgeCases(t *testing.T) {
 		mustHave(t, c.cmd(s.cmd), s.want...)
 	}
 }
+
+// RFC 3516 section 4.3: BINARY of a part in an unknown encoding is
+// NO [UNKNOWN-CTE]; BODY of the same part still works.
+func TestBinaryUnknownCTE(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	raw := "Subject: uu\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n`\r\nend\r\n"
+	env.deliver(t, "alice@example.test", raw)
+	c := env.login(t, "alice@example.test")
+	c.ok("SELECT INBOX")
+	mustHave(t, c.cmd("FETCH 1 BINARY.PEEK[1]"), `^t\d+ NO \[UNKNOWN-CTE\]`)
+	mustHave(t, c.cmd("FETCH 1 BODY.PEEK[1]"), `^\* 1 FETCH \(BODY\[1\] \{21\}\r\nbegin 644 x`)
+}

@@ -32,7 +32,7 @@ type selection struct {
 	mustRead bool
 }
 
-func (s *session) ctx() context.Context { return context.Background() }
+func (s *session) ctx() context.Context { return s.srv.ctx }
 
 // mailboxName decodes a mailbox name from the wire: modified UTF-7 unless
 // the client speaks UTF-8 (RFC 9051 section 5.1, RFC 6855 section 3).
@@ -142,8 +142,7 @@ func (s *session) cmdSelect(c *command) error {
 	s.writef("* OK [HIGHESTMODSEQ %d] Highest\r\n", highest)
 	if s.rev2 {
 		// RFC 9051 section 6.3.2: the mailbox's LIST response.
-		b := append([]byte(`* LIST () "/" `), nil...)
-		b = s.appendMailbox(b, st.Name)
+		b := s.appendMailbox([]byte(`* LIST () "/" `), st.Name)
 		s.bw.Write(append(b, "\r\n"...))
 	}
 	s.sel = sel

@@ -75,6 +75,10 @@ type Server struct {
 	closing atomic.Bool
 	done    chan struct{}
 	wg      sync.WaitGroup
+	// ctx bounds every store and auth call of every session; it is
+	// cancelled when Shutdown gives up waiting.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{} // guarded by mu
@@ -86,7 +90,10 @@ func New(store mailstore.Store, authn *auth.Authenticator, cfg Config, log *slog
 	if log == nil {
 		log = slog.Default()
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
+		ctx:       ctx,
+		cancel:    cancel,
 		store:     store,
 		authn:     authn,
 		cfg:       cfg.withDefaults(),
@@ -191,8 +198,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-finished:
+		s.cancel()
 		return nil
 	case <-ctx.Done():
+		s.cancel()
 		s.mu.Lock()
 		for sess := range s.sessions {
 			_ = sess.raw.Close()

@@ -116,7 +116,7 @@ func benchDeliver(b *testing.B, size, writers int) {
 }
 
 // fillMailbox appends n small messages in batches (setup, not measured).
-func fillMailbox(b *testing.B, s *Store, acct, mbox int64, n int) {
+func fillMailbox(b testing.TB, s *Store, acct, mbox int64, n int) {
 	ctx := context.Background()
 	const batch = 1000
 	for lo := 0; lo < n; lo += batch {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,7 +27,9 @@ func (s *Store) UIDs(ctx context.Context, accountID, mailboxID int64) ([]mailsto
 		// One row with every UID: per-row scanning costs more than the
 		// query for a large mailbox.
 		var list sql.NullString
-		if err := tx.QueryRowContext(ctx, `SELECT group_concat(uid, ',' ORDER BY uid) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&list); err != nil {
+		// The subquery walks the (mailbox_id, uid) index in order; an
+		// ORDER BY inside the aggregate would sort again.
+		if err := tx.QueryRowContext(ctx, `SELECT group_concat(uid) FROM (SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid)`, mailboxID).Scan(&list); err != nil {
 			return fmt.Errorf("list uids: %w", err)
 		}
 		if !list.Valid || list.String == "" {
@@ -39,6 +42,10 @@ func (s *Store) UIDs(ctx context.Context, accountID, mailboxID int64) ([]mailsto
 				return fmt.Errorf("list uids: %w", err)
 			}
 			out = append(out, mailstore.UID(u))
+		}
+		// SQLite does not promise an aggregate keeps the subquery's order.
+		if !slices.IsSorted(out) {
+			slices.Sort(out)
 		}
 		return nil
 	})

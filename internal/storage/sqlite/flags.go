@@ -63,8 +63,10 @@ func decodeFlags(bits int64, keywords string) []string {
 			out = append(out, f.name)
 		}
 	}
-	if keywords != "" {
-		out = append(out, strings.Fields(keywords)...)
+	if keywords == "" {
+		// flagBits is in sorted order: the list is already canonical.
+		return out
 	}
+	out = append(out, strings.Fields(keywords)...)
 	return mailstore.NormalizeFlags(out)
 }

@@ -388,3 +388,32 @@ func TestPurge(t *testing.T) {
 		t.Fatalf("PopHidden after purge = %v, %v", hidden, err)
 	}
 }
+
+// TestPragmas pins the durability settings DESIGN section 3 relies on.
+func TestPragmas(t *testing.T) {
+	s, _ := openTest(t)
+	for _, c := range []struct {
+		db   string
+		name string
+		want string
+	}{
+		{"writer", "journal_mode", "wal"},
+		{"writer", "synchronous", "2"}, // FULL
+		{"writer", "foreign_keys", "1"},
+		{"writer", "busy_timeout", "10000"},
+		{"reader", "query_only", "1"},
+		{"reader", "busy_timeout", "10000"},
+	} {
+		db := s.wdb
+		if c.db == "reader" {
+			db = s.rdb
+		}
+		var got string
+		if err := db.QueryRow("PRAGMA " + c.name).Scan(&got); err != nil || got != c.want {
+			t.Errorf("%s PRAGMA %s = %q, %v; want %q", c.db, c.name, got, err, c.want)
+		}
+	}
+	if _, err := s.rdb.Exec(`DELETE FROM domains`); err == nil {
+		t.Error("reader connection accepted a write")
+	}
+}
