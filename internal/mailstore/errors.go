@@ -8,7 +8,8 @@ var (
 	ErrNoSuchDomain  = errors.New("no such domain")
 	ErrNoSuchAccount = errors.New("no such account")
 	ErrNoSuchMailbox = errors.New("no such mailbox")
-	ErrNoSuchMessage = errors.New("no such message")
+	ErrNoSuchMessage = errors.New("no such message") // also: unknown blob or queue entry
+	ErrNoSuchAlias   = errors.New("no such alias")
 	ErrExists        = errors.New("already exists")
 	ErrNotEmpty      = errors.New("still in use")
 	ErrHasChildren   = errors.New("mailbox has children")

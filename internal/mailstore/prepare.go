@@ -13,6 +13,7 @@ import (
 type Prepared struct {
 	Raw      []byte
 	BlobID   string // hex SHA-256 of Raw
+	LineSize int64  // see Message.LineSize
 	EmailID  string
 	ThreadID string
 	Parsed   *message.Parsed
@@ -34,5 +35,21 @@ func Prepare(raw []byte) *Prepared {
 		thread = hex.EncodeToString(s[:])
 	}
 	// RFC 8474 section 5.1: object IDs are 1-255 of [A-Za-z0-9_-].
-	return &Prepared{Raw: raw, BlobID: id, EmailID: "M" + id[:24], ThreadID: "T" + thread[:24], Parsed: p}
+	return &Prepared{Raw: raw, BlobID: id, LineSize: LineSize(raw), EmailID: "M" + id[:24], ThreadID: "T" + thread[:24], Parsed: p}
+}
+
+// LineSize is the size of raw with every bare LF counted as CRLF and a
+// final CRLF added when missing: the octets POP3 reports (RFC 1939 section
+// 11: sizes are of the message as sent, with CRLF line ends).
+func LineSize(raw []byte) int64 {
+	n := int64(len(raw))
+	for i, c := range raw {
+		if c == '\n' && (i == 0 || raw[i-1] != '\r') {
+			n++
+		}
+	}
+	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
+		n += 2
+	}
+	return n
 }

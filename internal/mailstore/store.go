@@ -38,7 +38,8 @@ type Directory interface {
 	ListAccounts(ctx context.Context) ([]Account, error)
 	SetPassword(ctx context.Context, name, passwordHash string) error
 	SetQuota(ctx context.Context, name string, bytes, messages int64) error
-	// DeleteAccount removes the account, its mail and its aliases.
+	// DeleteAccount removes the account, its mail and its aliases. Its
+	// queued outbound mail stays queued: it was accepted and must leave.
 	DeleteAccount(ctx context.Context, name string) error
 
 	AddAlias(ctx context.Context, address, account string) error
@@ -68,7 +69,9 @@ type Mail interface {
 	// (RFC 9051 section 6.3.6).
 	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
 	// DeleteMailbox removes a mailbox and its messages (into the retention
-	// area). ErrHasChildren when it has inferior names; ErrCannotDelete for
+	// area). ErrHasChildren when it has inferior names (a choice: RFC 9051
+	// section 6.3.5 would allow keeping it as \Noselect, but the store has
+	// no \Noselect mailboxes); ErrCannotDelete for
 	// INBOX.
 	DeleteMailbox(ctx context.Context, accountID int64, name string) error
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
@@ -85,14 +88,14 @@ type Mail interface {
 	Deliver(ctx context.Context, d Delivery) ([]AppendResult, error)
 
 	// UIDs lists the UIDs of a mailbox in ascending order: the snapshot a
-	// session builds its sequence numbers from, and the modseq it is
-	// consistent with.
+	// session builds its sequence numbers from, and the ACCOUNT's modseq it
+	// is consistent with: the value to pass to Changes next.
 	UIDs(ctx context.Context, accountID, mailboxID int64) ([]UID, ModSeq, error)
 	// Fetch calls fn for each message in uids, in UID order, with the
 	// fields asked for. changedSince > 0 keeps only messages whose modseq
 	// is greater (RFC 7162 CHANGEDSINCE).
 	Fetch(ctx context.Context, accountID, mailboxID int64, uids UIDSet, fields FetchFields, changedSince ModSeq, fn func(*Message) error) error
-	// OpenBlob returns the raw message bytes, exactly as received.
+	// ReadBlob returns the raw message bytes, exactly as received.
 	ReadBlob(ctx context.Context, blobID string) ([]byte, error)
 	// StoreFlags changes flags.
 	StoreFlags(ctx context.Context, accountID int64, req StoreFlagsRequest) (StoreFlagsResult, error)
@@ -104,13 +107,16 @@ type Mail interface {
 	Move(ctx context.Context, accountID, srcMailbox int64, uids UIDSet, dstMailbox int64) (CopyResult, error)
 	// Expunge removes the messages in uids (all of them; the caller selects
 	// \Deleted ones via Search when that is the rule), leaving tombstones
-	// and keeping them recoverable. Returns the UIDs removed.
+	// and keeping them recoverable. Returns the UIDs removed and the modseq
+	// of the change (0 when nothing was removed).
 	Expunge(ctx context.Context, accountID, mailboxID int64, uids UIDSet) ([]UID, ModSeq, error)
 	// Search returns the UIDs matching key, ascending.
 	Search(ctx context.Context, accountID, mailboxID int64, key *SearchKey) ([]UID, error)
 
 	// Changes returns the account's changes with modseq > since, in modseq
-	// order, at most limit (0: all). Message changes are reported once
+	// order, at most limit (0: all); a page never ends inside a group of
+	// changes sharing one modseq, so one group larger than limit comes
+	// whole. Created is relative to the since asked. Message changes are reported once
 	// with their current state; expunges come from tombstones exactly.
 	Changes(ctx context.Context, accountID int64, since ModSeq, limit int) ([]Change, error)
 	// Vanished returns the UIDs of mailboxID expunged with modseq > since
@@ -139,7 +145,9 @@ type Retention interface {
 
 // Queue is the durable outbound queue's storage.
 type Queue interface {
-	// Enqueue stores raw once and one entry per recipient domain.
+	// Enqueue stores raw once and one entry per recipient domain. Entries
+	// keep their given Created, Attempts, NextAttempt, LastError and Warned
+	// when non-zero (a partial delivery re-enqueues the rest).
 	Enqueue(ctx context.Context, raw []byte, entries []QueueEntry) ([]int64, error)
 	ListQueue(ctx context.Context) ([]QueueEntry, error)
 	GetQueueEntry(ctx context.Context, id int64) (QueueEntry, error)

@@ -124,12 +124,15 @@ type Message struct {
 	InternalDate time.Time
 	SaveDate     time.Time
 	Size         int64
-	BlobID       string // hex SHA-256 of the raw bytes
-	EmailID      string // RFC 8474
-	ThreadID     string // RFC 8474
-	Envelope     *message.Envelope
-	Body         *message.Part // BODYSTRUCTURE, with byte offsets
-	Preview      string
+	// LineSize is the size with every line end as CRLF and a final CRLF:
+	// what POP3 reports and sends. 0 when the backend did not store it.
+	LineSize int64
+	BlobID   string // hex SHA-256 of the raw bytes
+	EmailID  string // RFC 8474
+	ThreadID string // RFC 8474
+	Envelope *message.Envelope
+	Body     *message.Part // BODYSTRUCTURE, with byte offsets
+	Preview  string
 }
 
 // FetchFields selects the columns a Fetch returns beyond UID, ModSeq, Flags.

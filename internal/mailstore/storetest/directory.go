@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -178,6 +179,9 @@ func testDirectory(t *testing.T, b Backend) {
 		}
 		if err := s.DeleteAlias(ctx, "INFO@example.test"); err != nil {
 			t.Fatalf("DeleteAlias: %v", err)
+		}
+		if err := s.DeleteAlias(ctx, "info@example.test"); !errors.Is(err, mailstore.ErrNoSuchAlias) {
+			t.Fatalf("DeleteAlias of a deleted alias: got %v, want ErrNoSuchAlias", err)
 		}
 		_, err = s.ResolveAddress(ctx, "info@example.test")
 		expectErr(t, "ResolveAddress after DeleteAlias", err, mailstore.ErrNoSuchAccount)

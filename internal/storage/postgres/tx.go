@@ -34,19 +34,18 @@ const notifyChannel = "roost_changes"
 // several).
 type wtx struct {
 	pgx.Tx
-	ctx     context.Context
-	locked  map[int64]mailstore.ModSeq // account -> modseq at lock time
-	usage   map[int64]*acctUsage       // account -> quota and usage, as locked
-	bumped  map[int64]mailstore.ModSeq // account -> modseq allocated here
-	onAfter []func()
+	ctx    context.Context
+	locked map[int64]mailstore.ModSeq // account -> modseq at lock time
+	usage  map[int64]*acctUsage       // account -> quota and usage, as locked
+	bumped map[int64]mailstore.ModSeq // account -> modseq allocated here
 }
 
 // write runs fn in a transaction and commits it, retrying the whole
 // function on a deadlock or serialization failure (fn must therefore build
 // its results afresh on each call). After the commit it wakes the watchers
 // of every account whose modseq it raised, on this node directly and on the
-// others through NOTIFY (sent inside the transaction, so PostgreSQL delivers
-// it exactly when the commit becomes visible, and never for a rollback).
+// others through NOTIFY, sent by the node's sender after the commit
+// (sender.go says why not inside the transaction).
 func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 	if s.closed.Load() {
 		return mailstore.ErrClosed
@@ -59,9 +58,6 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 			for acct, ms := range w.bumped {
 				s.lis.deliver(acct, ms)
 				s.send.add(acct, ms)
-			}
-			for _, f := range w.onAfter {
-				f()
 			}
 			return nil
 		}
@@ -191,9 +187,6 @@ func (w *wtx) charge(acct int64, bytes, msgs int64) error {
 	}
 	return nil
 }
-
-// after runs f after a successful commit (e.g. cache invalidation).
-func (w *wtx) after(f func()) { w.onAfter = append(w.onAfter, f) }
 
 // read runs fn in a REPEATABLE READ, read-only transaction: several
 // queries that must agree (a UID list and the modseq it matches) see one

@@ -373,7 +373,7 @@ func (s *Store) DeleteAlias(ctx context.Context, address string) error {
 			return fmt.Errorf("delete alias: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("alias %s: %w", addr, mailstore.ErrNoSuchAccount)
+			return fmt.Errorf("alias %s: %w", addr, mailstore.ErrNoSuchAlias)
 		}
 		return nil
 	})
