@@ -116,7 +116,11 @@ type Mail interface {
 	// Changes returns the account's changes with modseq > since, in modseq
 	// order, at most limit (0: all); a page never ends inside a group of
 	// changes sharing one modseq, so one group larger than limit comes
-	// whole. Created is relative to the since asked. Message changes are reported once
+	// whole. Created is relative to the since asked. Commit order is
+	// modseq order: once a change with modseq M is visible, no change with
+	// a modseq <= M can appear later (a session resuming from M would miss
+	// it), so backends with concurrent writers serialise modseq allocation
+	// with the commit. Message changes are reported once
 	// with their current state; expunges come from tombstones exactly.
 	Changes(ctx context.Context, accountID int64, since ModSeq, limit int) ([]Change, error)
 	// Vanished returns the UIDs of mailboxID expunged with modseq > since
