@@ -10,6 +10,9 @@ CLIENTS=("${@:-1 50}")
 [ ${#CLIENTS[@]} -eq 1 ] && read -r -a CLIENTS <<<"${CLIENTS[0]}"
 NUSERS=50
 W=$(mktemp -d /tmp/roost-bench.XXXXXX)
+# mktemp makes the dir 0700; Dovecot's imap and auth processes run as
+# vmail/dovecot and must reach the maildirs and the passwd-file below it.
+chmod 755 "$W"
 trap 'kill $(jobs -p) 2>/dev/null; [ -f "$W/dovecot.pid" ] && kill "$(cat "$W/dovecot.pid")" 2>/dev/null; true' EXIT
 
 if ! command -v dovecot >/dev/null; then

@@ -101,6 +101,10 @@ type imapMessage struct {
 	Body  []byte
 }
 
+func (m imapMessage) String() string {
+	return fmt.Sprintf("{UID %d flags %v body %q}", m.UID, m.Flags, m.Body)
+}
+
 func (m imapMessage) has(f imap.Flag) bool {
 	for _, g := range m.Flags {
 		if strings.EqualFold(string(g), string(f)) {

@@ -3,9 +3,9 @@
 //
 // Each client logs in, SELECTs its mailbox, then loops over a fixed mix of
 // FETCH (flags+envelope), STORE, SEARCH, APPEND, EXPUNGE and SELECT until
-// the duration ends. It prints commands per second over all clients. The
-// workload is a fixed rotation, not random, so two servers get exactly the
-// same command stream.
+// the duration ends. It prints commands per second over all clients and
+// the 50th and 99th percentile of command latency. The workload is a fixed
+// rotation, not random, so two servers get exactly the same command stream.
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,8 @@ func main() {
 	var ops atomic.Int64
 	var failures atomic.Int64
 	var wg sync.WaitGroup
+	// Each client records its own latencies; merged after the run.
+	lat := make([][]time.Duration, *clients)
 	start := make(chan struct{})
 	var ready sync.WaitGroup
 	for i := range *clients {
@@ -42,7 +45,7 @@ func main() {
 		}
 		wg.Add(1)
 		ready.Add(1)
-		go func() {
+		go func(i int) {
 			defer wg.Done()
 			c, err := dial(*addr)
 			if err != nil {
@@ -62,23 +65,33 @@ func main() {
 			<-start
 			deadline := time.Now().Add(*dur)
 			for n := 0; time.Now().Before(deadline); n++ {
+				t := time.Now()
 				if err := c.step(n, *mailbox); err != nil {
 					fmt.Fprintln(os.Stderr, "step:", err)
 					failures.Add(1)
 					return
 				}
+				lat[i] = append(lat[i], time.Since(t))
 				ops.Add(1)
 			}
 			c.cmd("LOGOUT")
-		}()
+		}(i)
 	}
 	ready.Wait()
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
 	el := time.Since(t0)
-	fmt.Printf("clients=%d commands=%d seconds=%.2f commands_per_sec=%.1f failures=%d\n",
-		*clients, ops.Load(), el.Seconds(), float64(ops.Load())/el.Seconds(), failures.Load())
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
+	}
+	fmt.Printf("clients=%d commands=%d seconds=%.2f commands_per_sec=%.1f p50_ms=%.2f p99_ms=%.2f failures=%d\n",
+		*clients, ops.Load(), el.Seconds(), float64(ops.Load())/el.Seconds(), pct(0.50), pct(0.99), failures.Load())
 	if failures.Load() > 0 {
 		os.Exit(1)
 	}

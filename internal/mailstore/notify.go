@@ -81,3 +81,18 @@ func (h *Hub) Notify(accountID int64, _ ModSeq) {
 		}
 	}
 }
+
+// NotifyAll wakes every watcher of every account: after a lost cross-node
+// notification channel, when any account may have missed a wake-up.
+func (h *Hub) NotifyAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, set := range h.watchers {
+		for w := range set {
+			select {
+			case w.c <- struct{}{}:
+			default:
+			}
+		}
+	}
+}

@@ -132,8 +132,13 @@ func (d *maildrop) snapshot(ctx context.Context) error {
 	// A message expunged between UIDs and Fetch is simply not returned:
 	// it is not part of the snapshot.
 	err = st.Fetch(ctx, d.acct.ID, inbox.ID, mailstore.CompactUIDs(visible), mailstore.FetchSize|mailstore.FetchIDs, 0, func(m *mailstore.Message) error {
+		// The size stored at delivery saves reading every blob at
+		// login; a store that does not know it (0) leaves it to be
+		// computed from the blob when first asked.
 		size := int64(-1)
-		if n, ok := d.srv.sizes.get(m.BlobID); ok {
+		if m.LineSize > 0 {
+			size = m.LineSize
+		} else if n, ok := d.srv.sizes.get(m.BlobID); ok {
 			size = n
 		}
 		d.msgs = append(d.msgs, popMessage{uid: m.UID, blobID: m.BlobID, size: size})

@@ -39,6 +39,8 @@ type env struct {
 	addr   string
 	cfg    Config
 	params auth.Params
+	// wrap, if set, is the store as the server sees it (see sizeStore).
+	wrap func(mailstore.Store) mailstore.Store
 }
 
 type envOption func(*env)
@@ -46,6 +48,10 @@ type envOption func(*env)
 func withConfig(f func(*Config)) envOption { return func(e *env) { f(&e.cfg) } }
 
 func withAuthParams(p auth.Params) envOption { return func(e *env) { e.params = p } }
+
+func withStore(wrap func(mailstore.Store) mailstore.Store) envOption {
+	return func(e *env) { e.wrap = wrap }
+}
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
@@ -83,7 +89,11 @@ func (e *env) serve(ln net.Listener, implicitTLS bool) {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if e.srv == nil {
-		e.srv = New(e.store, e.authn, e.cfg, log)
+		var st mailstore.Store = e.store
+		if e.wrap != nil {
+			st = e.wrap(e.store)
+		}
+		e.srv = New(st, e.authn, e.cfg, log)
 		srv := e.srv
 		e.t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

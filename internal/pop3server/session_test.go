@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -503,10 +504,47 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
+// sizeStore is the real store seen through a store that counts blob
+// reads and, with hideLineSize, does not know line sizes (LineSize 0, as
+// a backend that does not store them answers).
+type sizeStore struct {
+	mailstore.Store
+	hideLineSize bool
+	reads        atomic.Int64
+}
+
+func (s *sizeStore) ReadBlob(ctx context.Context, id string) ([]byte, error) {
+	s.reads.Add(1)
+	return s.Store.ReadBlob(ctx, id)
+}
+
+func (s *sizeStore) Fetch(ctx context.Context, acct, mbox int64, uids mailstore.UIDSet, f mailstore.FetchFields, since mailstore.ModSeq, fn func(*mailstore.Message) error) error {
+	return s.Store.Fetch(ctx, acct, mbox, uids, f, since, func(m *mailstore.Message) error {
+		if s.hideLineSize {
+			m.LineSize = 0
+		}
+		return fn(m)
+	})
+}
+
 // TestSizesExact checks that LIST and STAT report exactly what RETR sends,
-// for stored messages with any mix of line ends.
+// for stored messages with any mix of line ends: from the sizes the store
+// recorded at delivery (no blob read before RETR), and computed from the
+// blobs when the store does not know them.
 func TestSizesExact(t *testing.T) {
-	e := newEnv(t)
+	for _, hide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hideLineSize=%v", hide), func(t *testing.T) {
+			st := &sizeStore{hideLineSize: hide}
+			e := newEnv(t, withStore(func(inner mailstore.Store) mailstore.Store {
+				st.Store = inner
+				return st
+			}))
+			testSizesExact(t, e, st)
+		})
+	}
+}
+
+func testSizesExact(t *testing.T, e *env, st *sizeStore) {
 	a := e.account("alice@example.org")
 	raws := []string{
 		"Subject: crlf\r\n\r\nbody\r\n",
@@ -519,8 +557,12 @@ func TestSizesExact(t *testing.T) {
 	e.deliver(a, raws...)
 	c := e.dial()
 	c.login(a.Name)
+	c.ok("STAT")
 	c.ok("LIST")
 	list := c.multi()
+	if n := st.reads.Load(); st.hideLineSize != (n > 0) {
+		t.Errorf("%d blob reads for STAT and LIST (store knows sizes: %v)", n, !st.hideLineSize)
+	}
 	var total int64
 	for i, l := range strings.Split(strings.TrimSuffix(list, "\r\n"), "\r\n") {
 		var n int

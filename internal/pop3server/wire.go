@@ -3,6 +3,8 @@ package pop3server
 import (
 	"bufio"
 	"bytes"
+
+	"github.com/roost-mail/roost/internal/mailstore"
 )
 
 // The wire form of a stored message is what RETR sends before
@@ -12,8 +14,10 @@ import (
 // a single character, then the POP3 server simply counts each occurrence of
 // this character in a message as two octets" and "lines in the message
 // which start with the termination octet need not (and must not) be counted
-// twice". wireSize and writeMessage walk lines the same way (eachLine), so
-// the size LIST and STAT report is the size RETR sends.
+// twice". The store records this size at delivery (mailstore.LineSize,
+// Message.LineSize); wireSize is the same count for a message whose size
+// the store does not know. FuzzWriteMessage checks that the count matches
+// what writeMessage sends, so LIST and STAT report what RETR sends.
 
 // eachLine calls fn with every line of raw without its line end (LF, or
 // CRLF). A final line without LF is passed whole (a trailing bare CR stays
@@ -37,20 +41,7 @@ func eachLine(raw []byte, fn func(line []byte) bool) {
 }
 
 // wireSize is the octet count of raw in wire form.
-func wireSize(raw []byte) int64 {
-	// Fast path equivalent of eachLine: every LF becomes CRLF unless it
-	// already is one, and an unterminated last line gains CRLF.
-	n := int64(len(raw))
-	for i := 0; i < len(raw); i++ {
-		if raw[i] == '\n' && (i == 0 || raw[i-1] != '\r') {
-			n++
-		}
-	}
-	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
-		n += 2
-	}
-	return n
-}
+func wireSize(raw []byte) int64 { return mailstore.LineSize(raw) }
 
 // writeMessage writes raw in wire form, dot-stuffed (RFC 1939 section 3:
 // "If any line of the multi-line response begins with the termination

@@ -334,7 +334,7 @@ func (s *Store) DeleteAlias(ctx context.Context, address string) error {
 			return fmt.Errorf("postgres: delete alias: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("alias %s: %w", addr, mailstore.ErrNoSuchAccount)
+			return fmt.Errorf("alias %s: %w", addr, mailstore.ErrNoSuchAlias)
 		}
 		return nil
 	})

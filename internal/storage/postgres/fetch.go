@@ -58,7 +58,7 @@ func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mail
 	if err := checkMailbox(ctx, q, accountID, mailboxID); err != nil {
 		return err
 	}
-	cols := "m.uid, m.modseq, m.flags, m.internal_date, m.save_date, m.size, m.blob_id, m.email_id, m.thread_id"
+	cols := "m.uid, m.modseq, m.flags, m.internal_date, m.save_date, m.size, m.line_size, m.blob_id, m.email_id, m.thread_id"
 	if fields&mailstore.FetchEnvelope != 0 {
 		cols += ", m.envelope"
 	} else {
@@ -106,7 +106,7 @@ func scanMessage(r pgx.Row, mailboxID int64, fields mailstore.FetchFields) (mail
 	m := mailstore.Message{MailboxID: mailboxID}
 	var uid, ms int64
 	var env, body []byte
-	if err := r.Scan(&uid, &ms, &m.Flags, &m.InternalDate, &m.SaveDate, &m.Size, &m.BlobID, &m.EmailID, &m.ThreadID, &env, &body, &m.Preview); err != nil {
+	if err := r.Scan(&uid, &ms, &m.Flags, &m.InternalDate, &m.SaveDate, &m.Size, &m.LineSize, &m.BlobID, &m.EmailID, &m.ThreadID, &env, &body, &m.Preview); err != nil {
 		return m, err
 	}
 	m.UID, m.ModSeq = mailstore.UID(uid), mailstore.ModSeq(ms)
@@ -121,7 +121,7 @@ func scanMessage(r pgx.Row, mailboxID int64, fields mailstore.FetchFields) (mail
 		m.InternalDate = time.Time{}
 	}
 	if fields&mailstore.FetchSize == 0 {
-		m.Size = 0
+		m.Size, m.LineSize = 0, 0
 	}
 	if len(env) > 0 {
 		m.Envelope = new(message.Envelope)

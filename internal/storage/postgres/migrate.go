@@ -68,15 +68,19 @@ func Migrate(ctx context.Context, dsn string) error {
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	return migrate(ctx, conn)
+	return migrate(ctx, conn, 0)
 }
 
-// migrate applies every missing migration in ONE transaction: a failure
-// anywhere leaves the database at the version it had.
-func migrate(ctx context.Context, conn *pgx.Conn) error {
+// migrate applies every missing migration (up to version upto, 0: all)
+// in ONE transaction: a failure anywhere leaves the database at the
+// version it had.
+func migrate(ctx context.Context, conn *pgx.Conn, upto int) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
+	}
+	if upto > 0 && upto < len(ms) {
+		ms = ms[:upto]
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {

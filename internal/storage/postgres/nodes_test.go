@@ -169,3 +169,63 @@ func TestTwoNodesClaim(t *testing.T) {
 		t.Errorf("%d entries claimed, want %d", len(claimed), n)
 	}
 }
+
+// TestMigrateFromVersion1 upgrades a database holding data written in
+// schema version 1 (rows without line_size): the data stays readable and
+// new rows get the new column.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDatabase(t)
+	if err := postgres.MigrateTo(ctx, dsn, 1); err != nil {
+		t.Fatalf("migrate to version 1: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	raw := "Subject: old\r\n\r\nfrom version 1\n"
+	for _, q := range []string{
+		`INSERT INTO domains VALUES ('example.test', now())`,
+		`INSERT INTO accounts (id, name, domain, password_hash, modseq, used_bytes, used_messages, created)
+			VALUES (1, 'old@example.test', 'example.test', 'x', 2, ` + fmt.Sprint(len(raw)) + `, 1, now())`,
+		`INSERT INTO mailboxes (id, account_id, name, uidvalidity, uidnext, highestmodseq, modseq)
+			VALUES (1, 1, 'INBOX', 7, 2, 2, 1)`,
+		`INSERT INTO blobs VALUES ('b1', 1, ` + fmt.Sprint(len(raw)) + `)`,
+		`INSERT INTO blob_data VALUES ('b1', convert_to('` + raw + `', 'UTF8'))`,
+		`INSERT INTO messages (mailbox_id, uid, account_id, modseq, createmodseq, internal_date, save_date, sent_day, size, blob_id, email_id, thread_id)
+			VALUES (1, 1, 1, 2, 2, now(), now(), current_date, ` + fmt.Sprint(len(raw)) + `, 'b1', 'Mold', 'Told')`,
+		`SELECT setval('accounts_id_seq', 1)`, `SELECT setval('mailboxes_id_seq', 1)`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("version 1 data: %s: %v", q, err)
+		}
+	}
+	st := openStore(t, dsn) // migrates to the current version
+	msgs := []mailstore.Message{}
+	err = st.Fetch(ctx, 1, 1, mailstore.UIDSet{{Lo: 1, Hi: mailstore.MaxUID}}, mailstore.FetchAll, 0, func(m *mailstore.Message) error {
+		msgs = append(msgs, *m)
+		return nil
+	})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch the version 1 message: %d, %v", len(msgs), err)
+	}
+	if msgs[0].Size != int64(len(raw)) || msgs[0].LineSize != 0 {
+		t.Errorf("old row: size %d line size %d; want %d and 0 (not stored)", msgs[0].Size, msgs[0].LineSize, len(raw))
+	}
+	if b, err := st.ReadBlob(ctx, "b1"); err != nil || string(b) != raw {
+		t.Errorf("old blob: %q, %v", b, err)
+	}
+	res := deliver(t, st, 1, "new")
+	if res.UID != 2 || res.ModSeq != 3 {
+		t.Errorf("delivery after upgrade: UID %d modseq %d, want 2 and 3", res.UID, res.ModSeq)
+	}
+	msgs = msgs[:0]
+	err = st.Fetch(ctx, 1, 1, mailstore.UIDSetOf(2), mailstore.FetchSize, 0, func(m *mailstore.Message) error {
+		msgs = append(msgs, *m)
+		return nil
+	})
+	if err != nil || len(msgs) != 1 || msgs[0].LineSize == 0 {
+		t.Errorf("new row after upgrade: %+v, %v; want a line size", msgs, err)
+	}
+}

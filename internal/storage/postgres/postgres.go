@@ -84,7 +84,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	err = migrate(ctx, conn.Conn())
+	err = migrate(ctx, conn.Conn(), 0)
 	conn.Release()
 	if err != nil {
 		pool.Close()

@@ -39,8 +39,13 @@ func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.Que
 		if err := s.addBlobRef(w, nil, blob, raw, len(entries)); err != nil {
 			return err
 		}
-		created := now()
 		for _, e := range entries {
+			// A partial delivery re-enqueues the rest with its history:
+			// given values are kept, zero ones take defaults.
+			created := e.Created
+			if created.IsZero() {
+				created = now()
+			}
 			next := e.NextAttempt
 			if next.IsZero() {
 				next = created

@@ -137,19 +137,21 @@ func (s *Store) insertMessage(w *wtx, mb *mailstore.Mailbox, p *mailstore.Prepar
 	if err := s.blobs.put(w.ctx, w, p.BlobID, p.Raw); err != nil {
 		return 0, err
 	}
+	text, err := w.textID(p)
+	if err != nil {
+		return 0, err
+	}
 	sh := pd.SearchHeaders
-	var id int64
-	err = w.queryRow(`INSERT INTO messages (account_id, mailbox_id, uid, modseq, createmodseq, flags, keywords,
-			internal_date, save_date, sent_day, size, blob_id, email_id, thread_id, message_id,
+	_, err = w.exec(`INSERT INTO messages (account_id, mailbox_id, uid, modseq, createmodseq, flags, keywords,
+			internal_date, save_date, sent_day, size, line_size, blob_id, text_id, email_id, thread_id, message_id,
 			hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		mb.AccountID, mb.ID, uid, m, m, bits, kws,
-		nanos(internal), nanos(w.now), dayNumber(sent), len(p.Raw), p.BlobID, p.EmailID, p.ThreadID, sh.MessageID,
-		sh.From, sh.To, sh.Cc, sh.Bcc, sh.Subject, string(env), string(body), pd.Preview).Scan(&id)
+		nanos(internal), nanos(w.now), dayNumber(sent), len(p.Raw), p.LineSize, p.BlobID, text, p.EmailID, p.ThreadID, sh.MessageID,
+		sh.From, sh.To, sh.Cc, sh.Bcc, sh.Subject, string(env), string(body), pd.Preview)
 	if err != nil {
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
-	w.ftsInsert(id, pd.HeaderText, pd.BodyText)
 	return uid, nil
 }
 

@@ -25,8 +25,8 @@ type blobStore interface {
 	// put adds one reference to blob id, storing raw if it is new.
 	put(ctx context.Context, q execer, id string, raw []byte) error
 	// ref adjusts the count by delta (negative to drop references) and
-	// deletes the blob when none remain.
-	ref(ctx context.Context, q execer, id string, delta int) error
+	// deletes the blob when none remain, reporting that it did (gone).
+	ref(ctx context.Context, q execer, id string, delta int) (gone bool, err error)
 	// get returns the bytes; ErrNoSuchMessage if there is no such blob.
 	get(ctx context.Context, q execer, id string) ([]byte, error)
 }
@@ -42,24 +42,25 @@ func (dbBlobs) put(ctx context.Context, q execer, id string, raw []byte) error {
 	return nil
 }
 
-func (dbBlobs) ref(ctx context.Context, q execer, id string, delta int) error {
+func (dbBlobs) ref(ctx context.Context, q execer, id string, delta int) (bool, error) {
 	if delta == 0 {
-		return nil
+		return false, nil
 	}
 	var refs int64
 	err := q.QueryRowContext(ctx, `UPDATE blobs SET refs = refs + ? WHERE id = ? RETURNING refs`, delta, id).Scan(&refs)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("blob %s: %w", id, mailstore.ErrNoSuchMessage)
+		return false, fmt.Errorf("blob %s: %w", id, mailstore.ErrNoSuchMessage)
 	}
 	if err != nil {
-		return fmt.Errorf("blob refcount: %w", err)
+		return false, fmt.Errorf("blob refcount: %w", err)
 	}
-	if refs <= 0 {
-		if _, err := q.ExecContext(ctx, `DELETE FROM blobs WHERE id = ?`, id); err != nil {
-			return fmt.Errorf("delete blob: %w", err)
-		}
+	if refs > 0 {
+		return false, nil
 	}
-	return nil
+	if _, err := q.ExecContext(ctx, `DELETE FROM blobs WHERE id = ?`, id); err != nil {
+		return false, fmt.Errorf("delete blob: %w", err)
+	}
+	return true, nil
 }
 
 func (dbBlobs) get(ctx context.Context, q execer, id string) ([]byte, error) {
@@ -85,7 +86,7 @@ func (s *Store) ReadBlob(ctx context.Context, blobID string) ([]byte, error) {
 // refBlobs adjusts the counts of several blobs (id -> delta).
 func (s *Store) refBlobs(w *wtx, deltas map[string]int) error {
 	for id, d := range deltas {
-		if err := s.blobs.ref(w.ctx, w, id, d); err != nil {
+		if err := s.refBlob(w, id, d); err != nil {
 			return err
 		}
 	}

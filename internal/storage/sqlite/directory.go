@@ -271,22 +271,6 @@ func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("delete account: %w", err)
 		}
-		rows, err = w.query(`SELECT id FROM messages WHERE account_id = ?`, id)
-		if err != nil {
-			return fmt.Errorf("delete account: %w", err)
-		}
-		for rows.Next() {
-			var mid int64
-			if err := rows.Scan(&mid); err != nil {
-				rows.Close()
-				return fmt.Errorf("delete account: %w", err)
-			}
-			w.ftsDelete(mid)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("delete account: %w", err)
-		}
 		for _, q := range []string{
 			`DELETE FROM messages WHERE account_id = ?`,
 			`DELETE FROM deleted_messages WHERE account_id = ?`,

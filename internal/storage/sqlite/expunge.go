@@ -62,7 +62,8 @@ func (s *Store) removeRefs(w *wtx, mb *mailstore.Mailbox, refs []msgRef, m mails
 				return err
 			}
 		}
-		w.ftsDelete(r.id)
+		// The blob's full-text entry stays: the retention row keeps the
+		// blob (and other rows may share it).
 		if _, err := w.exec(`DELETE FROM messages WHERE id = ?`, r.id); err != nil {
 			return fmt.Errorf("delete message: %w", err)
 		}
@@ -159,18 +160,17 @@ func (s *Store) Copy(ctx context.Context, accountID, srcMailbox int64, uids mail
 		for _, r := range refs {
 			uid := dst.UIDNext
 			dst.UIDNext++
-			var id int64
-			err := w.queryRow(`INSERT INTO messages (account_id, mailbox_id, uid, modseq, createmodseq, flags, keywords,
-					internal_date, save_date, sent_day, size, blob_id, email_id, thread_id, message_id,
+			// The copy shares the blob and so its full-text entry.
+			_, err := w.exec(`INSERT INTO messages (account_id, mailbox_id, uid, modseq, createmodseq, flags, keywords,
+					internal_date, save_date, sent_day, size, line_size, blob_id, text_id, email_id, thread_id, message_id,
 					hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview)
 				SELECT account_id, ?, ?, ?, ?, flags, keywords,
-					internal_date, ?, sent_day, size, blob_id, email_id, thread_id, message_id,
+					internal_date, ?, sent_day, size, line_size, blob_id, text_id, email_id, thread_id, message_id,
 					hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview
-				FROM messages WHERE id = ? RETURNING id`, dst.ID, uid, m, m, nanos(w.now), r.id).Scan(&id)
+				FROM messages WHERE id = ?`, dst.ID, uid, m, m, nanos(w.now), r.id)
 			if err != nil {
 				return fmt.Errorf("copy message: %w", err)
 			}
-			w.ftsCopy(id, r.id)
 			deltas[r.blobID]++
 			bytes += r.size
 			res.SrcUIDs = append(res.SrcUIDs, r.uid)

@@ -71,7 +71,7 @@ func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mail
 		cols = append(cols, "internal_date")
 	}
 	if fields&mailstore.FetchSize != 0 {
-		cols = append(cols, "size")
+		cols = append(cols, "size", "line_size")
 	}
 	if fields&mailstore.FetchEnvelope != 0 {
 		cols = append(cols, "envelope")
@@ -128,7 +128,7 @@ func (s *Store) fetchRows(ctx context.Context, query string, args []any, fields 
 			dest = append(dest, &internal)
 		}
 		if fields&mailstore.FetchSize != 0 {
-			dest = append(dest, &m.Size)
+			dest = append(dest, &m.Size, &m.LineSize)
 		}
 		if fields&mailstore.FetchEnvelope != 0 {
 			dest = append(dest, &env)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/roost-mail/roost/internal/mailstore"
 )
 
 // Migrations are numbered SQL files (migrations/NNNN_name.sql). The
@@ -26,8 +28,58 @@ type migration struct {
 	fn      func(ctx context.Context, tx *sql.Tx) error
 }
 
-// goMigrations holds steps written in Go, keyed by version; none yet.
-var goMigrations = map[int]func(ctx context.Context, tx *sql.Tx) error{}
+// goMigrations holds steps written in Go, keyed by version.
+var goMigrations = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	3: backfillLineSize,
+}
+
+// backfillLineSize fills messages.line_size (migration 0003) from the
+// blobs of existing rows. Each blob is read once however many rows share
+// it, one at a time (the sizes, not the bytes, are kept), and the rows are
+// then updated in one statement through a temporary table: messages has
+// no index on blob_id, so an UPDATE per blob would scan it per blob.
+func backfillLineSize(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE line_sizes (blob_id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID`); err != nil {
+		return fmt.Errorf("line sizes: %w", err)
+	}
+	type size struct {
+		id string
+		n  int64
+	}
+	var sizes []size
+	rows, err := tx.QueryContext(ctx, `SELECT id, data FROM blobs WHERE id IN (SELECT blob_id FROM messages)`)
+	if err != nil {
+		return fmt.Errorf("line sizes: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var data sql.RawBytes // valid until Next: no copy of the bytes
+		if err := rows.Scan(&id, &data); err != nil {
+			rows.Close()
+			return fmt.Errorf("line sizes: %w", err)
+		}
+		sizes = append(sizes, size{id, mailstore.LineSize(data)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("line sizes: %w", err)
+	}
+	for _, sz := range sizes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO temp.line_sizes (blob_id, n) VALUES (?, ?)`, sz.id, sz.n); err != nil {
+			return fmt.Errorf("line sizes: %w", err)
+		}
+	}
+	// A row whose blob is missing keeps 0, "not known": its reader falls
+	// back to computing the size (and will fail to read the blob anyway).
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET line_size = coalesce(
+			(SELECT n FROM temp.line_sizes l WHERE l.blob_id = messages.blob_id), 0)`); err != nil {
+		return fmt.Errorf("line sizes: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE temp.line_sizes`); err != nil {
+		return fmt.Errorf("line sizes: %w", err)
+	}
+	return nil
+}
 
 func loadMigrations() ([]migration, error) {
 	entries, err := fs.ReadDir(migrationFiles, "migrations")

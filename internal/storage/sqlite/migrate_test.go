@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/roost-mail/roost/internal/mailstore"
 )
 
 func TestMigrations(t *testing.T) {
@@ -118,4 +121,108 @@ func checkCounts(t testing.TB, s *Store) {
 			t.Errorf("mailbox %d: kept counts %v, rows say %v", id, kept, counted)
 		}
 	}
+}
+
+// TestMigrationFromV2 builds a version-2 database (a per-message-row
+// full-text index, no line sizes) with mail in it, including a copy that
+// shares its blob and a retained message, then opens it with this
+// program: 0003 must fill in line sizes from the blobs, 0004 must move the
+// index to one entry per blob with search answers unchanged.
+func TestMigrationFromV2(t *testing.T) {
+	ctx := context.Background()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	registerFunctions()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBFile)+"?_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:2] {
+		if err := applyMigration(ctx, db, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw1 := []byte("Subject: one\nX-Tag: Old\n\nan apricot\nno final line end")
+	raw2 := []byte("Subject: two\r\n\r\nplain crlf zq\r\n")
+	raw3 := []byte("Subject: three\r\n\r\nretained quince\r\n")
+	const b1, b2, b3 = "blob1", "blob2", "blob3"
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO domains VALUES ('example.test', 1)`, nil},
+		{`INSERT INTO accounts (id, name, domain, password_hash, modseq, created) VALUES (1, 'old@example.test', 'example.test', 'h', 4, 1)`, nil},
+		{`INSERT INTO mailboxes (id, account_id, name, uidvalidity, uidnext, highestmodseq, modseq, changed) VALUES (1, 1, 'INBOX', 7, 4, 4, 1, 1), (2, 1, 'Archive', 8, 1, 1, 1, 1)`, nil},
+		{`INSERT INTO blobs (id, refs, size, data) VALUES (?, 2, ?, ?), (?, 1, ?, ?), (?, 1, ?, ?)`, []any{b1, len(raw1), raw1, b2, len(raw2), raw2, b3, len(raw3), raw3}},
+		// Rows 1 and 3 are a message and its copy: one blob, two index rows.
+		{`INSERT INTO messages (id, account_id, mailbox_id, uid, modseq, createmodseq, flags, internal_date, save_date, sent_day, size, blob_id, email_id, thread_id)
+			VALUES (1, 1, 1, 1, 2, 2, 0, 1, 1, 20060102, ?, ?, 'e1', 't1'), (2, 1, 1, 2, 3, 3, 0, 1, 1, 20060102, ?, ?, 'e2', 't2'),
+				(3, 1, 1, 3, 4, 4, 0, 1, 1, 20060102, ?, ?, 'e1', 't1')`, []any{len(raw1), b1, len(raw2), b2, len(raw1), b1}},
+		{`INSERT INTO messages_fts (rowid, header, body) VALUES (1, 'Subject: one' || char(13, 10) || 'X-Tag: Old' || char(13, 10), 'an apricot no final line end'),
+			(2, 'Subject: two', 'plain crlf zq'), (3, 'Subject: one' || char(13, 10) || 'X-Tag: Old' || char(13, 10), 'an apricot no final line end')`, nil},
+		{`INSERT INTO deleted_messages (account_id, mailbox_id, mailbox_name, uid, flags, keywords, internal_date, expunged, size, hdr_from, hdr_subject, blob_id)
+			VALUES (1, 1, 'INBOX', 9, 0, '', 1, 1, ?, '', 'three', ?)`, []any{len(raw3), b3}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, err := schemaVersion(ctx, s.wdb); err != nil || v != len(ms) {
+		t.Fatalf("version %d, %v; want %d", v, err, len(ms))
+	}
+	want := map[mailstore.UID][]byte{1: raw1, 2: raw2, 3: raw1}
+	err = s.Fetch(ctx, 1, 1, allUIDs, mailstore.FetchSize, 0, func(m *mailstore.Message) error {
+		if m.LineSize != mailstore.LineSize(want[m.UID]) {
+			t.Errorf("uid %d: LineSize %d, want %d", m.UID, m.LineSize, mailstore.LineSize(want[m.UID]))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oldIndex int
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'messages_fts'`).Scan(&oldIndex); err != nil || oldIndex != 0 {
+		t.Fatalf("old index left: %d, %v", oldIndex, err)
+	}
+	if e, r := textCounts(t, s); e != 2 || r != 2 {
+		t.Fatalf("%d entries, %d FTS rows; want one per blob of a message row (2)", e, r)
+	}
+	checkText(t, s)
+	for _, c := range []struct {
+		key  *mailstore.SearchKey
+		want []mailstore.UID
+	}{
+		{&mailstore.SearchKey{Op: mailstore.SearchBody, Value: "APRICOT"}, []mailstore.UID{1, 3}},
+		{&mailstore.SearchKey{Op: mailstore.SearchText, Value: "zq"}, []mailstore.UID{2}},
+		{&mailstore.SearchKey{Op: mailstore.SearchHeader, Name: "x-tag", Value: "old"}, []mailstore.UID{1, 3}},
+		{&mailstore.SearchKey{Op: mailstore.SearchNot, Children: []*mailstore.SearchKey{{Op: mailstore.SearchBody, Value: "crlf"}}}, []mailstore.UID{1, 3}},
+	} {
+		if got := searchUIDs(t, s, 1, 1, c.key); !slices.Equal(got, c.want) {
+			t.Errorf("search %+v = %v, want %v", c.key, got, c.want)
+		}
+	}
+	// The retained message had no index row; restored, it gets an entry.
+	del, err := s.ListDeleted(ctx, 1)
+	if err != nil || len(del) != 1 {
+		t.Fatalf("ListDeleted = %v, %v", del, err)
+	}
+	res, err := s.RestoreDeleted(ctx, 1, []int64{del[0].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := searchUIDs(t, s, 1, 1, &mailstore.SearchKey{Op: mailstore.SearchBody, Value: "quince"}); !slices.Equal(got, []mailstore.UID{res[0].UID}) {
+		t.Errorf("search restored = %v, want [%d]", got, res[0].UID)
+	}
+	checkText(t, s)
+	checkCounts(t, s)
 }

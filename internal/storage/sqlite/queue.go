@@ -53,7 +53,7 @@ func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.Que
 		if err := s.blobs.put(w.ctx, w, blobID, raw); err != nil {
 			return err
 		}
-		if err := s.blobs.ref(w.ctx, w, blobID, len(entries)-1); err != nil {
+		if err := s.refBlob(w, blobID, len(entries)-1); err != nil {
 			return err
 		}
 		for i, e := range entries {
@@ -211,7 +211,7 @@ func (s *Store) DeleteQueueEntry(ctx context.Context, id int64) error {
 		if err := w.queryRow(`DELETE FROM queue WHERE id = ? RETURNING blob_id`, id).Scan(&blob); err != nil {
 			return queueNotFound(err, id)
 		}
-		return s.blobs.ref(w.ctx, w, blob, -1)
+		return s.refBlob(w, blob, -1)
 	})
 }
 

@@ -100,7 +100,7 @@ func (s *Store) RestoreDeleted(ctx context.Context, accountID int64, ids []int64
 			}
 			// insertMessage took a new reference; the retention row's
 			// reference goes away with the row.
-			if err := s.blobs.ref(w.ctx, w, it.d.BlobID, -1); err != nil {
+			if err := s.refBlob(w, it.d.BlobID, -1); err != nil {
 				return err
 			}
 			boxes.changed(mb, m)
@@ -169,8 +169,27 @@ func (s *Store) Purge(ctx context.Context, cutoff, tombstoneCutoff time.Time) (i
 		}
 		// Blobs whose count reached zero are deleted at once; this sweeps
 		// any left by an interrupted older version.
-		if _, err := w.exec(`DELETE FROM blobs WHERE refs <= 0`); err != nil {
+		rows, err = w.query(`DELETE FROM blobs WHERE refs <= 0 RETURNING id`)
+		if err != nil {
 			return fmt.Errorf("purge: %w", err)
+		}
+		var gone []string
+		for rows.Next() {
+			var b string
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return fmt.Errorf("purge: %w", err)
+			}
+			gone = append(gone, b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("purge: %w", err)
+		}
+		for _, b := range gone {
+			if err := w.dropText(b); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

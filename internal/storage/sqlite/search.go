@@ -191,7 +191,7 @@ func (q *searchQuery) header(name, value string) {
 		q.w("roost_contains("+col+", ?)", value)
 		return
 	}
-	q.w("EXISTS (SELECT 1 FROM messages_fts f WHERE f.rowid = m.id AND roost_header(f.header, ?, ?))", name, value)
+	q.w("EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = m.text_id AND roost_header(f.header, ?, ?))", name, value)
 }
 
 // text renders BODY (col "body") or TEXT (col "": header and body).
@@ -208,12 +208,12 @@ func (q *searchQuery) text(col, value string) {
 		if col != "" {
 			phrase = col + " : " + phrase
 		}
-		q.w("m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)", phrase)
+		q.w("m.text_id IN (SELECT rowid FROM blob_fts WHERE blob_fts MATCH ?)", phrase)
 		return
 	}
 	if col != "" {
-		q.w("EXISTS (SELECT 1 FROM messages_fts f WHERE f.rowid = m.id AND roost_contains(f.body, ?))", value)
+		q.w("EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = m.text_id AND roost_contains(f.body, ?))", value)
 		return
 	}
-	q.w("EXISTS (SELECT 1 FROM messages_fts f WHERE f.rowid = m.id AND (roost_contains(f.header, ?) OR roost_contains(f.body, ?)))", value, value)
+	q.w("EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = m.text_id AND (roost_contains(f.header, ?) OR roost_contains(f.body, ?)))", value, value)
 }

@@ -31,6 +31,10 @@ type wtx struct {
 	// fts is this request's full-text index work, applied at the end of
 	// the batch (see ftsOp).
 	fts []ftsOp
+	// texts caches blob -> full-text entry id for this request (a
+	// delivery to many recipients looks its blob's entry up once). It is
+	// per request, so a rolled-back request's entries die with it.
+	texts map[string]int64
 }
 
 // stmtCache keeps the writer's prepared statements. Only the writer
@@ -109,8 +113,8 @@ func (w *wtx) queryRow(query string, args ...any) *sql.Row {
 // their index work, and the writer applies the log of the requests that
 // succeeded, in order, once per batch, still inside the transaction.
 type ftsOp struct {
-	kind         byte // 'i' insert, 'd' delete, 'c' copy from src
-	id, src      int64
+	kind         byte // 'i' insert, 'd' delete
+	id           int64
 	header, body string
 }
 
@@ -120,18 +124,14 @@ func (w *wtx) ftsInsert(id int64, header, body string) {
 
 func (w *wtx) ftsDelete(id int64) { w.fts = append(w.fts, ftsOp{kind: 'd', id: id}) }
 
-func (w *wtx) ftsCopy(id, src int64) { w.fts = append(w.fts, ftsOp{kind: 'c', id: id, src: src}) }
-
 func applyFTS(w *wtx, ops []ftsOp) error {
 	for _, op := range ops {
 		var err error
 		switch op.kind {
 		case 'i':
-			_, err = w.exec(`INSERT INTO messages_fts (rowid, header, body) VALUES (?, ?, ?)`, op.id, op.header, op.body)
+			_, err = w.exec(`INSERT INTO blob_fts (rowid, header, body) VALUES (?, ?, ?)`, op.id, op.header, op.body)
 		case 'd':
-			_, err = w.exec(`DELETE FROM messages_fts WHERE rowid = ?`, op.id)
-		case 'c':
-			_, err = w.exec(`INSERT INTO messages_fts (rowid, header, body) SELECT ?, header, body FROM messages_fts WHERE rowid = ?`, op.id, op.src)
+			_, err = w.exec(`DELETE FROM blob_fts WHERE rowid = ?`, op.id)
 		}
 		if err != nil {
 			return fmt.Errorf("full-text index: %w", err)

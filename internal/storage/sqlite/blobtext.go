@@ -1,0 +1,68 @@
+package sqlite
+
+import (
+	"fmt"
+
+	"github.com/roost-mail/roost/internal/mailstore"
+)
+
+// The full-text index holds one entry per blob, not per message row
+// (migration 0004): a message delivered to many recipients or copied
+// between mailboxes is indexed once. blob_text maps a blob to its entry's
+// id, the rowid in blob_fts; message rows carry that id (text_id). An
+// entry is made when a message row first uses a blob and dropped when the
+// blob itself goes (its last reference: message, retained message or
+// queue entry), so every message row's text_id names a live entry.
+
+// textID returns the index entry of p's blob, making it if the blob has
+// none yet. The entry's row is written at once, inside the caller's
+// savepoint (a failed request leaves no entry, and a later request of the
+// same batch sees the entry of an earlier one); the FTS5 write itself
+// joins the batch's log (see ftsOp).
+func (w *wtx) textID(p *mailstore.Prepared) (int64, error) {
+	if id, ok := w.texts[p.BlobID]; ok {
+		return id, nil
+	}
+	var id int64
+	err := w.queryRow(`SELECT id FROM blob_text WHERE blob_id = ?`, p.BlobID).Scan(&id)
+	if isNoRows(err) {
+		err = w.queryRow(`INSERT INTO blob_text (blob_id) VALUES (?) RETURNING id`, p.BlobID).Scan(&id)
+		if err == nil {
+			w.ftsInsert(id, p.Parsed.HeaderText, p.Parsed.BodyText)
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("full-text entry of blob %s: %w", p.BlobID, err)
+	}
+	if w.texts == nil {
+		w.texts = map[string]int64{}
+	}
+	w.texts[p.BlobID] = id
+	return id, nil
+}
+
+// dropText removes the index entry of a blob that is gone.
+func (w *wtx) dropText(blobID string) error {
+	delete(w.texts, blobID)
+	var id int64
+	err := w.queryRow(`DELETE FROM blob_text WHERE blob_id = ? RETURNING id`, blobID).Scan(&id)
+	if isNoRows(err) {
+		// Never indexed: a blob only the queue or retention held.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("drop full-text entry of blob %s: %w", blobID, err)
+	}
+	w.ftsDelete(id)
+	return nil
+}
+
+// refBlob adjusts a blob's reference count by delta and, when that
+// deletes the blob, drops its index entry.
+func (s *Store) refBlob(w *wtx, blobID string, delta int) error {
+	gone, err := s.blobs.ref(w.ctx, w, blobID, delta)
+	if err != nil || !gone {
+		return err
+	}
+	return w.dropText(blobID)
+}
