@@ -67,12 +67,29 @@ func BuildRoost(t testing.TB) string {
 // ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return FreeAddrs(t, 1)[0]
+}
+
+// FreeAddrs returns n distinct free 127.0.0.1 addresses: all n ports are
+// held open together while they are picked, so none repeats.
+func FreeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return out
 }
 
 // Roost is a running `roost serve`.
@@ -101,8 +118,9 @@ func StartRoost(t testing.TB, bin, extraTOML string) *Roost {
 	fmt.Fprintf(&b, "hostname = \"mail.example.test\"\ndata_dir = %q\n", filepath.Join(dir, "data"))
 	b.WriteString(extraTOML)
 	b.WriteString("\n[listen]\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "%s = [%q]\n", n, FreeAddr(t))
+	addrs := FreeAddrs(t, len(names))
+	for i, n := range names {
+		fmt.Fprintf(&b, "%s = [%q]\n", n, addrs[i])
 	}
 	if !strings.Contains(extraTOML, "[auth]") {
 		// Cheap hashing: tests log in often and the machine is shared.

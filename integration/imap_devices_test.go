@@ -155,7 +155,7 @@ func TestIMAPDevices(t *testing.T) {
 	d.ok(fmt.Sprintf("LOGIN %q %q", user, imapPassword))
 	d.ok("ENABLE QRESYNC")
 	d.ok("SELECT INBOX")
-	d.send("IDLE")
+	idleTag := d.send("IDLE")
 	d.expect("IDLE continuation", regexp.MustCompile(`^\+ `))
 
 	if _, err := b.Select("INBOX", nil).Wait(); err != nil {
@@ -214,7 +214,7 @@ func TestIMAPDevices(t *testing.T) {
 		t.Fatalf("IDLE end: %v", err)
 	}
 	fmt.Fprintf(d.c, "DONE\r\n")
-	d.expect("IDLE end", regexp.MustCompile(`^d4 OK`))
+	d.expect("IDLE end", regexp.MustCompile("^"+idleTag+" OK"))
 	if names := imapMailboxNames(t, a); !names["Projects/Roost"] {
 		t.Errorf("device A does not list the folder B made: %v", names)
 	}

@@ -90,12 +90,17 @@ func TestIMAPInterimap(t *testing.T) {
 	remote := imapLoginClient(t, r, users[0], nil)
 	local := imapLoginClient(t, r, users[1], nil)
 
-	if err := remote.Create("Lists/Go", nil).Wait(); err != nil {
-		t.Fatal(err)
+	// A non-ASCII name travels as modified UTF-7 (RFC 3501 section 5.1.3):
+	// interimap has no UTF-8 mode.
+	for _, mb := range []string{"Lists/Go", "Entwürfe"} {
+		if err := remote.Create(mb, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	imapAppend(t, remote, "INBOX", imapTestMessage("interimap one", "remote inbox"), imap.FlagFlagged)
 	uidTwo := imapAppend(t, remote, "INBOX", imapTestMessage("interimap two", "remote inbox"))
 	imapAppend(t, remote, "Lists/Go", imapTestMessage("interimap list", "golang-nuts"), imap.FlagSeen, "$Label1")
+	imapAppend(t, remote, "Entwürfe", imapTestMessage("interimap draft", "ein Entwurf"), imap.FlagDraft)
 	uidLocal := imapAppend(t, local, "INBOX", imapTestMessage("interimap local", "written on the local side"), imap.FlagDraft)
 
 	dir := t.TempDir()
@@ -115,6 +120,9 @@ func TestIMAPInterimap(t *testing.T) {
 	view := imapSameAccounts(t, "after the initial sync", remote, local)
 	if n := imapCountWith(view["Lists/Go"], "golang-nuts", "$Label1"); n != 1 {
 		t.Errorf("Lists/Go with its keyword: %d copies, want 1: %q", n, view["Lists/Go"])
+	}
+	if n := imapCountWith(view["Entwürfe"], "ein Entwurf", `\Draft`); n != 1 {
+		t.Errorf("Entwürfe: %d copies of the draft, want 1: %q", n, view["Entwürfe"])
 	}
 	if n := len(view["INBOX"]); n != 3 {
 		t.Errorf("INBOX after the initial sync has %d messages, want 3 (2 remote + 1 local)", n)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,15 +18,16 @@ import (
 // downloads everything, later runs carry flags, deletions and new folders
 // both ways.
 
-// imapMbsyncConfig is CLIENTS.md's configuration for one account.
-func imapMbsyncConfig(addr, user, maildir string) string {
+// imapMbsyncConfig is CLIENTS.md's configuration for one account; tls
+// holds the SSLType line and its certificate settings.
+func imapMbsyncConfig(addr, user, maildir, tls string) string {
 	host, port, _ := net.SplitHostPort(addr)
 	return fmt.Sprintf(`IMAPAccount srv
 Host %s
 Port %s
 User %s
 Pass "%s"
-SSLType None
+%s
 AuthMechs LOGIN
 
 IMAPStore srv-remote
@@ -43,7 +45,7 @@ Patterns *
 Create Both
 Expunge Both
 SyncState *
-`, host, port, user, imapPassword, maildir, maildir)
+`, host, port, user, imapPassword, tls, maildir, maildir)
 }
 
 // imapMaildirFiles maps each message file of a Maildir folder (cur and
@@ -110,7 +112,7 @@ func TestIMAPMbsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := filepath.Join(dir, "mbsyncrc")
-	if err := os.WriteFile(rc, []byte(imapMbsyncConfig(r.Addr["imap"], user, maildir)), 0o600); err != nil {
+	if err := os.WriteFile(rc, []byte(imapMbsyncConfig(r.Addr["imap"], user, maildir, "SSLType None")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := []string{"HOME=" + dir}
@@ -160,10 +162,9 @@ func TestIMAPMbsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	sync("local flag")
-	for _, m := range imapMailbox(t, obs, "INBOX") {
-		if m.UID == uidPlain && !m.has(imap.FlagSeen) {
-			t.Errorf("\\Seen set in the Maildir did not reach the server: flags %v", m.Flags)
-		}
+	server := imapMailbox(t, obs, "INBOX")
+	if i := slices.IndexFunc(server, func(m imapMessage) bool { return m.UID == uidPlain }); i < 0 || !server[i].has(imap.FlagSeen) {
+		t.Errorf("\\Seen set in the Maildir did not reach the server (UID %d): %v", uidPlain, server)
 	}
 
 	// 3. A server-side expunge removes the local copy.
@@ -216,5 +217,27 @@ func TestIMAPMbsync(t *testing.T) {
 	}
 	if n := len(imapMailbox(t, obs, "INBOX")); n != 1 {
 		t.Errorf("server INBOX changed on a quiet run: %d messages", n)
+	}
+
+	// 6. A second device syncs over implicit TLS, trusting exactly roost's
+	// self-signed certificate, and gets the same state.
+	dir2 := t.TempDir()
+	maildir2 := filepath.Join(dir2, "Mail")
+	if err := os.Mkdir(maildir2, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cert := filepath.Join(r.Dir, "data", "tls", "selfsigned-cert.pem")
+	rc2 := filepath.Join(dir2, "mbsyncrc")
+	if err := os.WriteFile(rc2, []byte(imapMbsyncConfig(r.Addr["imaps"], user, maildir2, "SSLType IMAPS\nCertificateFile "+cert)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := imapRun(t, dir2, []string{"HOME=" + dir2}, mbsync, "-c", rc2, "-a")
+	t.Logf("mbsync (imaps):\n%s", out)
+	inbox2 := imapMaildirFiles(t, filepath.Join(maildir2, "INBOX"))
+	if _, ok := imapMaildirFind(inbox2, imapLF(flagged)); !ok || len(inbox2) != 1 {
+		t.Errorf("INBOX over IMAPS: %q", inbox2)
+	}
+	if notes := imapMaildirFiles(t, filepath.Join(maildir2, "Local", "Notes")); len(notes) != 1 {
+		t.Errorf("Local/Notes over IMAPS: %d messages", len(notes))
 	}
 }

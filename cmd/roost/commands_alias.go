@@ -56,7 +56,7 @@ func aliasList(e *env, args []string) error {
 func aliasDel(e *env, args []string) error {
 	return withStore(args, newFlags("alias del"), 1, 1, func(ctx context.Context, _ *config.Config, st mailstore.Store, pos []string) error {
 		err := st.DeleteAlias(ctx, strings.ToLower(pos[0]))
-		if errors.Is(err, mailstore.ErrNoSuchAccount) {
+		if errors.Is(err, mailstore.ErrNoSuchAlias) || errors.Is(err, mailstore.ErrNoSuchAccount) {
 			return fmt.Errorf("no alias %s", pos[0])
 		}
 		if err != nil {

@@ -3,7 +3,7 @@
 
 Run by integration/imap_python_test.go:
 
-    python3 imaplib_client.py HOST IMAP_PORT SMTP_PORT USER PASSWORD
+    python3 imaplib_client.py HOST IMAP_PORT SMTP_PORT USER PASSWORD IMAPS_PORT CA_FILE
 
 Each step prints one "step: ..." line; the first failed check raises
 Failure, prints the exchange that failed and exits 1. imaplib's own
@@ -15,7 +15,7 @@ so IDLE is sent by hand.
 import imaplib
 import re
 import smtplib
-import socket
+import ssl
 import sys
 import time
 
@@ -118,6 +118,7 @@ def read_until(M, pattern, what):
 
 def main():
     host, port, smtp_port, user, pw = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+    imaps_port, cafile = int(sys.argv[6]), sys.argv[7]
 
     step("login")
     M = imaplib.IMAP4(host, port, timeout=30)
@@ -130,7 +131,7 @@ def main():
     caps = ok(M.capability(), "CAPABILITY")[0].decode().upper().split()
     for want in ("IMAP4REV1", "IMAP4REV2", "IDLE", "MOVE", "UIDPLUS", "ENABLE", "QRESYNC", "CONDSTORE", "SPECIAL-USE"):
         check(want in caps, want + " in CAPABILITY after login", caps)
-    check(not any(c.startswith("AUTH=") for c in caps), "no AUTH= after login (RFC 9051 6.2.3)", caps)
+    check(not any(c.startswith("AUTH=") for c in caps), "no AUTH= once logged in (capabilities change at LOGIN, RFC 9051 6.2.3)", caps)
 
     step("list")
     lines = [l.decode() for l in ok(M.list(), "LIST")]
@@ -314,6 +315,25 @@ def main():
     step("logout")
     typ, _ = M.logout()
     check(typ == "BYE", "LOGOUT answers BYE", typ)
+
+    # TLS with full verification against the server's self-signed
+    # certificate (its SANs name 127.0.0.1): implicit TLS (RFC 8314) and
+    # STARTTLS (RFC 9051 section 6.2.1).
+    step("imaps")
+    ctx = ssl.create_default_context(cafile=cafile)
+    S = imaplib.IMAP4_SSL(host, imaps_port, ssl_context=ctx, timeout=30)
+    ok(S.login(user, pw), "LOGIN over implicit TLS")
+    data = ok(S.select("INBOX", readonly=True), "EXAMINE over TLS")
+    check(data[0] == b"3", "3 messages over TLS", data)
+    S.logout()
+    step("starttls")
+    T = imaplib.IMAP4(host, port, timeout=30)
+    check("STARTTLS" in T.capabilities, "STARTTLS offered on the plain port", T.capabilities)
+    ok(T.starttls(ssl_context=ctx), "STARTTLS")
+    caps = ok(T.capability(), "CAPABILITY after STARTTLS")[0].decode().upper().split()
+    check("STARTTLS" not in caps, "no STARTTLS after STARTTLS (RFC 9051 6.2.1)", caps)
+    ok(T.login(user, pw), "LOGIN after STARTTLS")
+    T.logout()
     print("ALL OK", flush=True)
 
 

@@ -108,8 +108,30 @@ func dayNumber(t time.Time) int64 {
 	return int64(y)*10000 + int64(m)*100 + int64(d)
 }
 
+// prepared is a message made ready outside the writer: parsed, and its
+// ENVELOPE and BODYSTRUCTURE encoded for their columns, once however many
+// rows it becomes (a delivery to ten recipients encoded them ten times in
+// the writer's critical section).
+type prepared struct {
+	*mailstore.Prepared
+	envelope, body string
+}
+
+func prepare(raw []byte) (*prepared, error) {
+	p := mailstore.Prepare(raw)
+	env, err := json.Marshal(p.Parsed.Envelope)
+	if err != nil {
+		return nil, fmt.Errorf("encode envelope: %w", err)
+	}
+	body, err := json.Marshal(p.Parsed.Body)
+	if err != nil {
+		return nil, fmt.Errorf("encode body structure: %w", err)
+	}
+	return &prepared{Prepared: p, envelope: string(env), body: string(body)}, nil
+}
+
 // insertMessage stores one prepared message as the next UID of mb.
-func (s *Store) insertMessage(w *wtx, mb *mailstore.Mailbox, p *mailstore.Prepared, flags []string, internal time.Time, m mailstore.ModSeq) (mailstore.UID, error) {
+func (s *Store) insertMessage(w *wtx, mb *mailstore.Mailbox, p *prepared, flags []string, internal time.Time, m mailstore.ModSeq) (mailstore.UID, error) {
 	if internal.IsZero() {
 		internal = w.now
 	}
@@ -122,14 +144,6 @@ func (s *Store) insertMessage(w *wtx, mb *mailstore.Mailbox, p *mailstore.Prepar
 	mb.UIDNext++
 	bits, kws := encodeFlags(flags)
 	pd := p.Parsed
-	env, err := json.Marshal(pd.Envelope)
-	if err != nil {
-		return 0, fmt.Errorf("encode envelope: %w", err)
-	}
-	body, err := json.Marshal(pd.Body)
-	if err != nil {
-		return 0, fmt.Errorf("encode body structure: %w", err)
-	}
 	sent := pd.Date
 	if sent.IsZero() {
 		sent = internal.UTC()
@@ -137,7 +151,7 @@ func (s *Store) insertMessage(w *wtx, mb *mailstore.Mailbox, p *mailstore.Prepar
 	if err := s.blobs.put(w.ctx, w, p.BlobID, p.Raw); err != nil {
 		return 0, err
 	}
-	text, err := w.textID(p)
+	text, err := w.textID(p.Prepared)
 	if err != nil {
 		return 0, err
 	}
@@ -148,7 +162,7 @@ func (s *Store) insertMessage(w *wtx, mb *mailstore.Mailbox, p *mailstore.Prepar
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		mb.AccountID, mb.ID, uid, m, m, bits, kws,
 		nanos(internal), nanos(w.now), dayNumber(sent), len(p.Raw), p.LineSize, p.BlobID, text, p.EmailID, p.ThreadID, sh.MessageID,
-		sh.From, sh.To, sh.Cc, sh.Bcc, sh.Subject, string(env), string(body), pd.Preview)
+		sh.From, sh.To, sh.Cc, sh.Bcc, sh.Subject, p.envelope, p.body, pd.Preview)
 	if err != nil {
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
@@ -158,7 +172,7 @@ func (s *Store) insertMessage(w *wtx, mb *mailstore.Mailbox, p *mailstore.Prepar
 // sentDuplicate finds a message with the same Message-ID in a \Sent
 // mailbox (DESIGN section 4: a client's APPEND of mail the server already
 // filed is not stored twice).
-func (w *wtx) sentDuplicate(mb *mailstore.Mailbox, p *mailstore.Prepared) (mailstore.UID, mailstore.ModSeq, bool, error) {
+func (w *wtx) sentDuplicate(mb *mailstore.Mailbox, p *prepared) (mailstore.UID, mailstore.ModSeq, bool, error) {
 	msgid := p.Parsed.SearchHeaders.MessageID
 	if mb.SpecialUse != mailstore.SpecialSent || msgid == "" {
 		return 0, 0, false, nil
@@ -184,13 +198,17 @@ func (s *Store) checkSize(raw []byte) error {
 
 // Append stores messages, all or none (RFC 3502 MULTIAPPEND).
 func (s *Store) Append(ctx context.Context, accountID int64, reqs []mailstore.AppendRequest) ([]mailstore.AppendResult, error) {
-	preps := make([]*mailstore.Prepared, len(reqs))
+	preps := make([]*prepared, len(reqs))
 	for i, r := range reqs {
 		if err := s.checkSize(r.Raw); err != nil {
 			return nil, err
 		}
 		// Parse outside the writer: its critical section holds no parsing.
-		preps[i] = mailstore.Prepare(r.Raw)
+		p, err := prepare(r.Raw)
+		if err != nil {
+			return nil, err
+		}
+		preps[i] = p
 	}
 	var out []mailstore.AppendResult
 	err := s.update(ctx, func(w *wtx) error {
@@ -225,7 +243,7 @@ func (s *Store) Append(ctx context.Context, accountID int64, reqs []mailstore.Ap
 }
 
 // storeOne files p in mb unless it is a \Sent duplicate.
-func (s *Store) storeOne(w *wtx, boxes *mailboxCache, ms *lazyModSeq, mb *mailstore.Mailbox, p *mailstore.Prepared, flags []string, internal time.Time) (mailstore.AppendResult, bool, error) {
+func (s *Store) storeOne(w *wtx, boxes *mailboxCache, ms *lazyModSeq, mb *mailstore.Mailbox, p *prepared, flags []string, internal time.Time) (mailstore.AppendResult, bool, error) {
 	res := mailstore.AppendResult{MailboxID: mb.ID, UIDValidity: mb.UIDValidity}
 	uid, m, dup, err := w.sentDuplicate(mb, p)
 	if err != nil {
@@ -257,9 +275,12 @@ func (s *Store) Deliver(ctx context.Context, d mailstore.Delivery) ([]mailstore.
 	if len(d.Recipients) == 0 {
 		return nil, nil
 	}
-	p := mailstore.Prepare(d.Raw)
+	p, err := prepare(d.Raw)
+	if err != nil {
+		return nil, err
+	}
 	var out []mailstore.AppendResult
-	err := s.update(ctx, func(w *wtx) error {
+	err = s.update(ctx, func(w *wtx) error {
 		out = make([]mailstore.AppendResult, len(d.Recipients))
 		boxes := newMailboxCache(w)
 		mods := map[int64]*lazyModSeq{}

@@ -47,7 +47,7 @@ func (s *Store) RestoreDeleted(ctx context.Context, accountID int64, ids []int64
 	// Read and parse outside the writer; the writer re-checks each row.
 	type item struct {
 		d    mailstore.DeletedMessage
-		prep *mailstore.Prepared
+		prep *prepared
 	}
 	all, err := s.ListDeleted(ctx, accountID)
 	if err != nil {
@@ -67,7 +67,11 @@ func (s *Store) RestoreDeleted(ctx context.Context, accountID int64, ids []int64
 		if err != nil {
 			return nil, err
 		}
-		items[i] = item{d, mailstore.Prepare(raw)}
+		p, err := prepare(raw)
+		if err != nil {
+			return nil, err
+		}
+		items[i] = item{d, p}
 	}
 	var out []mailstore.AppendResult
 	err = s.update(ctx, func(w *wtx) error {

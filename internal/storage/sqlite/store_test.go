@@ -401,6 +401,8 @@ func TestPragmas(t *testing.T) {
 		{"writer", "synchronous", "2"}, // FULL
 		{"writer", "foreign_keys", "1"},
 		{"writer", "busy_timeout", "10000"},
+		{"writer", "temp_store", "2"}, // MEMORY: savepoint sub-journals
+
 		{"reader", "query_only", "1"},
 		{"reader", "busy_timeout", "10000"},
 	} {
