@@ -14,6 +14,11 @@ type Notifier interface {
 	Watch(accountID int64) *Watcher
 }
 
+// QueueWatchID is the reserved watch key of the outbound queue: backends
+// notify it when entries are enqueued or made due (in any process or node),
+// so queue workers wake without polling. No account has ID 0.
+const QueueWatchID int64 = 0
+
 // Watcher is one subscription. C receives a value (coalesced: capacity 1)
 // whenever the account changed after the watcher was made.
 type Watcher struct {
