@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/roost-mail/roost/internal/app"
@@ -10,6 +11,7 @@ func configCommands() []command {
 	return []command{
 		{"config check", "", "load and validate the configuration", configCheck},
 		{"version", "", "print the version", version},
+		{"migrate", "", "create or upgrade the store's schema (also done at every start)", migrate},
 	}
 }
 
@@ -31,5 +33,21 @@ func version(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "roost %s\n", app.Version())
+	return nil
+}
+
+func migrate(e *env, args []string) error {
+	f := newFlags("migrate")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	cfg, _, err := f.loadConfig()
+	if err != nil {
+		return err
+	}
+	if err := app.Migrate(context.Background(), cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "ok: %s store schema is current\n", cfg.Store.Backend)
 	return nil
 }

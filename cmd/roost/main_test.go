@@ -259,3 +259,16 @@ func TestQueueCommands(t *testing.T) {
 		t.Fatalf("no bounce in the sender's INBOX: %q", out)
 	}
 }
+
+func TestMigrate(t *testing.T) {
+	c, data := newCLI(t)
+	out := c.ok("", "migrate")
+	if !strings.Contains(out, "sqlite store schema is current") {
+		t.Fatalf("migrate said %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "roost.db")); err != nil {
+		t.Fatalf("migrate made no store: %v", err)
+	}
+	c.ok("", "migrate") // a second run finds nothing to do
+	c.fails(2, "flag provided but not defined", "migrate", "--bogus")
+}

@@ -89,6 +89,21 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (mails
 	return nil, fmt.Errorf("store.backend %q is not known", cfg.Store.Backend)
 }
 
+// Migrate brings the configured store's schema to this version. Both
+// backends also migrate on every open; this lets an operator do it ahead of
+// a rolling start of several nodes (each node's open then finds nothing to
+// do).
+func Migrate(ctx context.Context, cfg *config.Config) error {
+	if cfg.Store.Backend == config.BackendPostgres {
+		return postgres.Migrate(ctx, cfg.Store.DSN)
+	}
+	st, err := OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	return st.Close()
+}
+
 // AuthParams maps the [auth] section onto auth.Params.
 func AuthParams(cfg *config.Config) auth.Params {
 	p := auth.DefaultParams()
