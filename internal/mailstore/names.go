@@ -49,29 +49,31 @@ func MatchPattern(pattern, name string) bool {
 	return match(pattern, name)
 }
 
+// match is a dynamic programme over (pattern, name) positions rather than
+// backtracking: a client-chosen pattern like "*a*a*a*b" must not cost
+// exponential time (LIST patterns come from the network).
 func match(p, s string) bool {
-	for len(p) > 0 {
-		switch p[0] {
+	// cur[j]: p[:i] matches s[:j].
+	cur := make([]bool, len(s)+1)
+	next := make([]bool, len(s)+1)
+	cur[0] = true
+	for i := 0; i < len(p); i++ {
+		clear(next)
+		switch c := p[i]; c {
 		case '*', '%':
-			wild := p[0]
-			p = p[1:]
-			for i := 0; i <= len(s); i++ {
-				if match(p, s[i:]) {
-					return true
-				}
-				if i < len(s) && wild == '%' && s[i] == Separator[0] {
-					return false
-				}
+			for j := 0; j <= len(s); j++ {
+				// Either the wildcard matches nothing, or it extends a
+				// match by one character (% stops at the separator).
+				next[j] = cur[j] || (j > 0 && next[j-1] && (c == '*' || s[j-1] != Separator[0]))
 			}
-			return false
 		default:
-			if len(s) == 0 || s[0] != p[0] {
-				return false
+			for j := 1; j <= len(s); j++ {
+				next[j] = cur[j-1] && s[j-1] == c
 			}
-			p, s = p[1:], s[1:]
 		}
+		cur, next = next, cur
 	}
-	return len(s) == 0
+	return cur[len(s)]
 }
 
 // Parent returns the parent name of a hierarchical name ("" at the top).
