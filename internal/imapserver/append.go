@@ -48,9 +48,8 @@ func (s *session) cmdAppend(c *command) error {
 	if len(res) == 0 {
 		return nil
 	}
-	if s.sel != nil && s.sel.mb.ID == mb.ID {
-		// RFC 9051 section 6.3.12: EXISTS for an APPEND to the selected mailbox.
-		s.sel.mustRead = true
+	if s.sel != nil {
+		s.appended(mb.ID, res)
 	}
 	uids := make([]mailstore.UID, len(res))
 	for i, r := range res {
@@ -75,4 +74,39 @@ func isAscending(u []mailstore.UID) bool {
 		}
 	}
 	return true
+}
+
+// appended brings the selected view up to date after this session's
+// APPEND: from the result itself when it is the only change since the
+// view was last synchronised, else from the feed at the next sync.
+func (s *session) appended(mailboxID int64, res []mailstore.AppendResult) {
+	sel := s.sel
+	into := sel.mb.ID == mailboxID
+	last := lastUID(sel.uids)
+	local := true
+	for _, r := range res {
+		// One operation has one modseq; a de-duplicated \Sent message
+		// (Existing) changed nothing and says nothing about the order.
+		if r.Existing || r.ModSeq != res[0].ModSeq || (into && r.UID <= last) {
+			local = false
+			break
+		}
+		last = r.UID
+	}
+	if local && sel.ownWrite(res[0].ModSeq) {
+		if into {
+			for _, r := range res {
+				sel.uids = append(sel.uids, r.UID)
+			}
+			// RFC 9051 section 6.3.12: EXISTS for an APPEND to the
+			// selected mailbox.
+			s.writef("* %d EXISTS\r\n", len(sel.uids))
+		}
+		return
+	}
+	if into {
+		// RFC 9051 section 6.3.12: the feed read at the next sync sends
+		// the EXISTS.
+		sel.mustRead = true
+	}
 }

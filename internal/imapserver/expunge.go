@@ -39,6 +39,7 @@ func (s *session) cmdExpunge(c *command) error {
 		return err
 	}
 	s.expunged(removed)
+	sel.ownWrite(modseq)
 	if s.qresync && modseq > 0 {
 		// RFC 7162 section 3.2.10: the new HIGHESTMODSEQ with the OK.
 		c.okCode = "HIGHESTMODSEQ " + strconv.FormatUint(uint64(modseq), 10)

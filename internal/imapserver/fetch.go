@@ -84,9 +84,12 @@ func (s *session) cmdFetch(c *command) error {
 		if err != nil {
 			return err
 		}
+		own := sel.ownWrite(res.ModSeq)
 		for _, m := range res.Changed {
 			seenNow[m.UID] = true
-			sel.reported[m.UID] = m.ModSeq
+			if !own {
+				sel.reported[m.UID] = m.ModSeq
+			}
 		}
 	}
 	utf8OK := s.utf8 || s.rev2

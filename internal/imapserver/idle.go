@@ -51,9 +51,22 @@ func (s *session) sync(allowExpunge bool) error {
 
 func (s *session) readChanges() error {
 	sel := s.sel
+	if sel.selfApplied {
+		// The wake-up is most likely for this session's own write, which
+		// it has applied already: one look at the account's modseq tells
+		// whether anyone else wrote since.
+		sel.selfApplied = false
+		cur, err := s.srv.store.HighestModSeq(s.ctx(), s.acct.ID)
+		if err != nil {
+			return err
+		}
+		if cur == sel.seen {
+			return nil
+		}
+	}
 	before := len(sel.uids)
 	for {
-		changes, err := s.srv.store.Changes(s.ctx(), s.acct.ID, sel.seen, changePage)
+		changes, err := s.srv.feed.changes(s.ctx(), s.srv.store, s.acct.ID, sel.seen, changePage)
 		if err != nil {
 			return err
 		}
@@ -71,6 +84,8 @@ func (s *session) readChanges() error {
 	return nil
 }
 
+// applyChange applies one change to the view. ch may be shared with other
+// sessions (feedReads): it is only read.
 func (s *session) applyChange(ch *mailstore.Change) {
 	sel := s.sel
 	if ch.ModSeq > sel.seen {

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sort"
@@ -30,6 +31,25 @@ type selection struct {
 	// into it) and reads the feed at the next sync without waiting for
 	// the wake-up, so that its own EXISTS is never late.
 	mustRead bool
+	// selfApplied: seen was moved past this session's own write (see
+	// ownWrite), so the wake-up it causes needs no feed read unless
+	// someone else wrote too.
+	selfApplied bool
+}
+
+// ownWrite is called after this session's own write that the store gave
+// modseq m and whose effect on the view the session has applied itself.
+// When m directly follows seen, no other change can lie between (one
+// operation, one modseq; commit order is modseq order: Store.Changes), so
+// the view is current up to m without reading the feed. It reports
+// whether it moved seen; if not, the feed brings the change as usual.
+func (sel *selection) ownWrite(m mailstore.ModSeq) bool {
+	if m == 0 || m != sel.seen+1 {
+		return false
+	}
+	sel.seen = m
+	sel.selfApplied = true
+	return true
 }
 
 func (s *session) ctx() context.Context { return s.srv.ctx }
@@ -88,13 +108,12 @@ func (s *session) cmdSelect(c *command) error {
 		w.Close()
 		return err
 	}
-	st, err := s.srv.store.Status(ctx, s.acct.ID, mb.ID)
-	if err != nil {
-		w.Close()
-		return err
-	}
+	// mb was read before the snapshot: its UIDNEXT and HIGHESTMODSEQ may
+	// be behind it, never ahead. UIDNEXT is corrected from the UIDs below;
+	// a low HIGHESTMODSEQ only makes a later resynchronisation report a
+	// little more than needed, never less.
 	sel := &selection{
-		mb:       st.Mailbox,
+		mb:       mb,
 		readOnly: c.name == "EXAMINE",
 		uids:     uids,
 		gone:     map[mailstore.UID]struct{}{},
@@ -102,11 +121,11 @@ func (s *session) cmdSelect(c *command) error {
 		reported: map[mailstore.UID]mailstore.ModSeq{},
 		watcher:  w,
 	}
-	uidNext := st.UIDNext
+	uidNext := mb.UIDNext
 	if n := len(uids); n > 0 && uids[n-1] >= uidNext {
 		uidNext = uids[n-1] + 1
 	}
-	highest := min(st.HighestModSeq, modseq)
+	highest := min(mb.HighestModSeq, modseq)
 	if highest == 0 {
 		highest = 1 // RFC 7162 section 3.1.1: mod-sequence values are non-zero
 	}
@@ -122,32 +141,24 @@ func (s *session) cmdSelect(c *command) error {
 		// "\*": clients may create keywords (RFC 9051 section 7.1).
 		s.writef("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n")
 	}
-	if !s.rev2 && st.Unseen > 0 {
-		// RFC 3501 section 6.3.1: the first unseen message.
-		unseen, err := s.srv.store.Search(ctx, s.acct.ID, mb.ID, &mailstore.SearchKey{Op: mailstore.SearchNoFlag, Flag: mailstore.FlagSeen})
-		if err != nil {
+	if !s.rev2 {
+		if err := s.firstUnseen(sel); err != nil {
 			w.Close()
 			return err
 		}
-		for _, u := range unseen {
-			if seq := sel.seqOf(u); seq > 0 {
-				s.writef("* OK [UNSEEN %d] First unseen\r\n", seq)
-				break
-			}
-		}
 	}
-	s.writef("* OK [UIDVALIDITY %d] UIDs valid\r\n", st.UIDValidity)
+	s.writef("* OK [UIDVALIDITY %d] UIDs valid\r\n", mb.UIDValidity)
 	s.writef("* OK [UIDNEXT %d] Predicted next UID\r\n", uidNext)
 	// RFC 7162 section 3.1.1: HIGHESTMODSEQ on every SELECT/EXAMINE.
 	s.writef("* OK [HIGHESTMODSEQ %d] Highest\r\n", highest)
 	if s.rev2 {
 		// RFC 9051 section 6.3.2: the mailbox's LIST response.
-		b := s.appendMailbox([]byte(`* LIST () "/" `), st.Name)
+		b := s.appendMailbox([]byte(`* LIST () "/" `), mb.Name)
 		s.bw.Write(append(b, "\r\n"...))
 	}
 	s.sel = sel
 	s.state = stateSelected
-	if a.qresync != nil && a.qresync.uidValidity == st.UIDValidity {
+	if a.qresync != nil && a.qresync.uidValidity == mb.UIDValidity {
 		if err := s.qresyncSelect(a.qresync); err != nil {
 			s.deselect()
 			return err
@@ -159,6 +170,28 @@ func (s *session) cmdSelect(c *command) error {
 		c.okCode = "READ-WRITE"
 	}
 	c.okText = c.name + " completed"
+	return nil
+}
+
+// firstUnseen writes the UNSEEN response of an IMAP4rev1 SELECT (RFC 3501
+// section 6.3.1: the first unseen message; IMAP4rev2 dropped it). The
+// counts say whether there is one before any message is searched.
+func (s *session) firstUnseen(sel *selection) error {
+	ctx := s.ctx()
+	st, err := s.srv.store.Status(ctx, s.acct.ID, sel.mb.ID)
+	if err != nil || st.Unseen == 0 {
+		return err
+	}
+	unseen, err := s.srv.store.Search(ctx, s.acct.ID, sel.mb.ID, &mailstore.SearchKey{Op: mailstore.SearchNoFlag, Flag: mailstore.FlagSeen})
+	if err != nil {
+		return err
+	}
+	for _, u := range unseen {
+		if seq := sel.seqOf(u); seq > 0 {
+			s.writef("* OK [UNSEEN %d] First unseen\r\n", seq)
+			break
+		}
+	}
 	return nil
 }
 
@@ -209,6 +242,22 @@ func (s *session) qresyncSelect(q *qresyncArgs) error {
 	if len(sel.uids) == 0 {
 		return nil
 	}
+	// RFC 7162 section 3.2.5.2: FETCH (UID, FLAGS, MODSEQ) of every
+	// message changed since the client's modseq.
+	changed, ok, err := s.changedFromFeed(since)
+	if err != nil {
+		return err
+	}
+	if ok {
+		for i := range changed {
+			m := &changed[i]
+			if seq := sel.seqOf(m.UID); seq > 0 {
+				sel.reported[m.UID] = m.ModSeq
+				s.writeFlagsFetch(seq, m.UID, m.Flags, m.ModSeq)
+			}
+		}
+		return nil
+	}
 	return s.srv.store.Fetch(ctx, s.acct.ID, sel.mb.ID, mailstore.CompactUIDs(sel.uids), 0, since, func(m *mailstore.Message) error {
 		seq := sel.seqOf(m.UID)
 		if seq == 0 {
@@ -218,6 +267,49 @@ func (s *session) qresyncSelect(q *qresyncArgs) error {
 		s.writeFlagsFetch(seq, m.UID, m.Flags, m.ModSeq)
 		return nil
 	})
+}
+
+// changedFromFeed lists the selected mailbox's messages changed after
+// since (current flags and modseq, ascending UID) from the account's
+// change feed, which is indexed by modseq: a client back after a short
+// absence costs what changed, not a pass over the whole mailbox. When the
+// feed holds more entries than the mailbox has messages (a client away
+// for long), reading on would cost more than the pass: ok is false and
+// the caller fetches instead.
+func (s *session) changedFromFeed(since mailstore.ModSeq) (changed []mailstore.Change, ok bool, err error) {
+	sel := s.sel
+	latest := map[mailstore.UID]int{}
+	read := 0
+	for {
+		page, err := s.srv.store.Changes(s.ctx(), s.acct.ID, since, changePage)
+		if err != nil {
+			return nil, false, err
+		}
+		for i := range page {
+			ch := &page[i]
+			since = max(since, ch.ModSeq)
+			if ch.Kind != mailstore.ChangeMessage || ch.MailboxID != sel.mb.ID {
+				continue
+			}
+			// A message changed again between two pages comes twice:
+			// the later state wins.
+			if j, dup := latest[ch.UID]; dup {
+				changed[j] = *ch
+				continue
+			}
+			latest[ch.UID] = len(changed)
+			changed = append(changed, *ch)
+		}
+		read += len(page)
+		if len(page) < changePage {
+			break
+		}
+		if read > len(sel.uids) {
+			return nil, false, nil
+		}
+	}
+	slices.SortFunc(changed, func(a, b mailstore.Change) int { return cmp.Compare(a.UID, b.UID) })
+	return changed, true, nil
 }
 
 // cmdClose serves CLOSE and UNSELECT (RFC 9051 sections 6.4.1, 6.4.2).

@@ -80,6 +80,9 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// feed shares change-feed reads between sessions woken together.
+	feed feedReads
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{} // guarded by mu
 	sessions  map[*session]struct{}     // guarded by mu

@@ -43,10 +43,14 @@ func (s *session) cmdStore(c *command) error {
 	} else if res, err = s.srv.store.StoreFlags(s.ctx(), s.acct.ID, req); err != nil {
 		return err
 	}
+	own := sel.ownWrite(res.ModSeq)
 	changed := make(map[mailstore.UID]bool, len(res.Changed))
 	for _, m := range res.Changed {
 		changed[m.UID] = true
-		sel.reported[m.UID] = m.ModSeq
+		if !own {
+			// The feed will bring this change: it was reported here.
+			sel.reported[m.UID] = m.ModSeq
+		}
 		seq := sel.seqOf(m.UID)
 		if seq == 0 {
 			continue

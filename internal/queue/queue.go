@@ -62,8 +62,9 @@ type Config struct {
 	// 10 minutes (RFC 5321 section 4.5.3.2.6).
 	DataTimeout time.Duration
 	// MaxIdle caps how long the worker sleeps without a wake-up, so it
-	// notices entries other nodes queued or leases that ran out; default
-	// one minute.
+	// notices leases that ran out and entries whose wake-up was lost (the
+	// store wakes workers of every process and node on enqueue and
+	// retry); default one minute.
 	MaxIdle time.Duration
 }
 
@@ -236,9 +237,9 @@ func List(ctx context.Context, store mailstore.Store) ([]mailstore.QueueEntry, e
 	return es, nil
 }
 
-// Retry makes the given entries (all when ids is empty) due now; a running
-// worker picks them up at its next wake-up (at most Config.MaxIdle later
-// when it runs in another process).
+// Retry makes the given entries (all when ids is empty) due now; usable
+// with just a store (the CLI). The store wakes the running workers, in
+// this process and in others (mailstore.QueueWatchID).
 func Retry(ctx context.Context, store mailstore.Store, ids []int64) (int, error) {
 	n, err := store.RetryQueue(ctx, ids, time.Now())
 	if err != nil {

@@ -24,11 +24,17 @@ type rcptResult struct {
 // Run delivers due entries until ctx ends, then waits for the deliveries
 // in progress. It sleeps on one timer set for the next due entry (bounded
 // by Config.MaxIdle) and wakes early on Enqueue, Retry and finished
-// deliveries.
+// deliveries of this Queue, and on the store's queue wake-ups
+// (mailstore.QueueWatchID): mail queued or retried by another process or
+// node.
 func (q *Queue) Run(ctx context.Context) error {
 	sem := make(chan struct{}, q.cfg.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Subscribed before the first claim, so nothing committed after that
+	// claim's snapshot goes unnoticed.
+	watch := q.store.Watch(mailstore.QueueWatchID)
+	defer watch.Close()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -70,6 +76,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-q.wake:
+		case <-watch.C:
 		case <-timer.C:
 		}
 	}

@@ -15,9 +15,15 @@ import (
 const mailboxCols = "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, vanished_floor, subscribed"
 
 func scanMailbox(r pgx.Row) (mailstore.Mailbox, error) {
+	return scanMailboxAnd(r)
+}
+
+// scanMailboxAnd scans mailboxCols followed by more columns into extra.
+func scanMailboxAnd(r pgx.Row, extra ...any) (mailstore.Mailbox, error) {
 	var mb mailstore.Mailbox
 	var uidvalidity, uidnext, hms, floor int64
-	err := r.Scan(&mb.ID, &mb.AccountID, &mb.Name, &mb.SpecialUse, &uidvalidity, &uidnext, &hms, &floor, &mb.Subscribed)
+	dest := append([]any{&mb.ID, &mb.AccountID, &mb.Name, &mb.SpecialUse, &uidvalidity, &uidnext, &hms, &floor, &mb.Subscribed}, extra...)
+	err := r.Scan(dest...)
 	mb.UIDValidity = uint32(uidvalidity)
 	mb.UIDNext = mailstore.UID(uidnext)
 	mb.HighestModSeq = mailstore.ModSeq(hms)
@@ -342,23 +348,19 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 
 func (s *Store) Status(ctx context.Context, accountID, mailboxID int64) (mailstore.MailboxStatus, error) {
 	var st mailstore.MailboxStatus
-	err := s.read(ctx, func(tx pgx.Tx) error {
-		mb, err := scanMailbox(tx.QueryRow(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = $1 AND id = $2 AND NOT deleted", accountID, mailboxID))
-		if err != nil {
-			return mailboxErr(err, fmt.Sprint(mailboxID))
-		}
-		st.Mailbox = mb
-		err = tx.QueryRow(ctx, `SELECT count(*),
-			count(*) FILTER (WHERE NOT ('\Seen' = ANY(flags))),
-			count(*) FILTER (WHERE '\Deleted' = ANY(flags)),
-			coalesce(sum(size), 0)
-			FROM messages WHERE mailbox_id = $1`, mailboxID).Scan(&st.Messages, &st.Unseen, &st.Deleted, &st.Size)
-		if err != nil {
-			return fmt.Errorf("postgres: status: %w", err)
-		}
-		return nil
-	})
-	return st, err
+	q, err := s.db()
+	if err != nil {
+		return st, err
+	}
+	// One row: the counts are kept on the mailbox row by every write
+	// (counts.go), so no snapshot spanning two queries is needed.
+	row := q.QueryRow(ctx, "SELECT "+mailboxCols+", n_messages, n_unseen, n_deleted, n_size FROM mailboxes WHERE account_id = $1 AND id = $2 AND NOT deleted",
+		accountID, mailboxID)
+	st.Mailbox, err = scanMailboxAnd(row, &st.Messages, &st.Unseen, &st.Deleted, &st.Size)
+	if err != nil {
+		return mailstore.MailboxStatus{}, mailboxErr(err, fmt.Sprint(mailboxID))
+	}
+	return st, nil
 }
 
 // now is the store's clock for save dates and expunge times.

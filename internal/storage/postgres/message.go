@@ -247,6 +247,7 @@ func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.S
 		var modified []mailstore.UID
 		var uids []int64
 		var newFlags []string
+		var counts mbCounts
 		for _, r := range cur {
 			// RFC 7162 section 3.1.3: a message whose modseq is above
 			// UNCHANGEDSINCE is not touched and is reported MODIFIED.
@@ -260,6 +261,7 @@ func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.S
 			}
 			uids = append(uids, int64(r.uid))
 			newFlags = append(newFlags, strings.Join(nf, " "))
+			counts.reflag(r.flags, nf)
 			out.Changed = append(out.Changed, mailstore.Message{MailboxID: mb.ID, UID: r.uid, Flags: nf})
 		}
 		out.Modified = mailstore.CompactUIDs(modified)
@@ -276,7 +278,7 @@ func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.S
 		if err != nil {
 			return fmt.Errorf("postgres: store flags: %w", err)
 		}
-		if err := touchMailbox(w, mb.ID, ms); err != nil {
+		if err := touchMailboxCounts(w, mb.ID, ms, counts); err != nil {
 			return err
 		}
 		for i := range out.Changed {
@@ -303,10 +305,14 @@ func copyRows(w *wtx, acct int64, src *mailstore.Mailbox, dst *mailstore.Mailbox
 	for i := range uids {
 		dstUIDs[i] = first + mailstore.UID(i)
 	}
-	_, err = w.Exec(w.ctx, `INSERT INTO messages (mailbox_id, uid, account_id, modseq, createmodseq, save_date, `+copyColsSQL+`)
-		SELECT $3, c.dst, $4, $5, $5, $6, `+copyColsSQL+`
-		FROM messages m JOIN unnest($2::bigint[], $7::bigint[]) AS c(src, dst) ON m.uid = c.src
-		WHERE m.mailbox_id = $1`, src.ID, toInt64s(uids), dst.ID, acct, int64(ms), now(), toInt64s(dstUIDs))
+	_, err = w.Exec(w.ctx, `WITH ins AS (
+			INSERT INTO messages (mailbox_id, uid, account_id, modseq, createmodseq, save_date, `+copyColsSQL+`)
+			SELECT $3, c.dst, $4, $5, $5, $6, `+copyColsSQL+`
+			FROM messages m JOIN unnest($2::bigint[], $7::bigint[]) AS c(src, dst) ON m.uid = c.src
+			WHERE m.mailbox_id = $1
+			RETURNING flags, size
+		)
+		UPDATE mailboxes mb SET `+countsSetSQL("+")+` FROM (`+countsAggSQL+` FROM ins) x WHERE mb.id = $3`, src.ID, toInt64s(uids), dst.ID, acct, int64(ms), now(), toInt64s(dstUIDs))
 	if err != nil {
 		return res, fmt.Errorf("postgres: copy messages: %w", err)
 	}
@@ -425,7 +431,11 @@ func (s *Store) moveRows(w *wtx, acct int64, src, dst *mailstore.Mailbox, uids [
 	}
 	// When src == dst the move renumbers: the new rows have fresh UIDs and
 	// the old UIDs vanish.
-	_, err = w.Exec(w.ctx, "DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2)", src.ID, toInt64s(uids))
+	_, err = w.Exec(w.ctx, `WITH gone AS (
+			DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2) RETURNING flags, size
+		)
+		UPDATE mailboxes mb SET `+countsSetSQL("-")+` FROM (`+countsAggSQL+` FROM gone) x WHERE mb.id = $1`,
+		src.ID, toInt64s(uids))
 	if err != nil {
 		return res, fmt.Errorf("postgres: move: %w", err)
 	}
@@ -489,6 +499,8 @@ func expungeRows(w *wtx, acct int64, mb mailstore.Mailbox, uids []mailstore.UID,
 		), tomb AS (
 			INSERT INTO tombstones (mailbox_id, uid, account_id, modseq, expunged)
 			SELECT $1, uid, $4, $7, $6 FROM gone WHERE $8
+		), counts AS (
+			UPDATE mailboxes mb SET `+countsSetSQL("-")+` FROM (`+countsAggSQL+` FROM gone) x WHERE mb.id = $1
 		)
 		SELECT uid, size FROM gone ORDER BY uid`,
 		mb.ID, all, toInt64s(uids), acct, mb.Name, now(), int64(ms), tomb)

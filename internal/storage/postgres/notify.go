@@ -142,8 +142,14 @@ func parsePayload(p string) (int64, mailstore.ModSeq, bool) {
 }
 
 // deliver wakes an account's local watchers unless modseq was already
-// announced.
+// announced. Queue wake-ups carry no modseq and always pass: a node's own
+// echo costs its worker one extra look at the queue, a dropped one would
+// leave mail waiting for the worker's idle timer.
 func (l *listener) deliver(acct int64, ms mailstore.ModSeq) {
+	if acct == mailstore.QueueWatchID {
+		l.hub.Notify(acct, ms)
+		return
+	}
 	l.mu.Lock()
 	if ms <= l.seen[acct] {
 		l.mu.Unlock()

@@ -135,3 +135,51 @@ func TestLocalWake(t *testing.T) {
 		t.Fatal("own delivery did not wake the watcher by the time Deliver returned")
 	}
 }
+
+// TestQueueWakeCrossesNodes: the outbound queue's wake-ups
+// (mailstore.QueueWatchID, payload account 0) reach every node's queue
+// watchers, for mail queued, retried, or given back due by a worker.
+func TestQueueWakeCrossesNodes(t *testing.T) {
+	dsn := freshDatabase(t)
+	a := openStore(t, dsn)
+	b := openStore(t, dsn)
+	acct := mustAccount(t, b, "user@example.test")
+	ctx := context.Background()
+
+	wa := a.Watch(mailstore.QueueWatchID)
+	defer wa.Close()
+	wb := b.Watch(mailstore.QueueWatchID)
+	defer wb.Close()
+
+	now := time.Now()
+	ids, err := b.Enqueue(ctx, []byte("Subject: q\r\n\r\nbody\r\n"), []mailstore.QueueEntry{{
+		AccountID: acct.ID, From: "user@example.test", Recipients: []string{"x@remote.test"}, Domain: "remote.test",
+		Created: now, NextAttempt: now.Add(time.Hour),
+	}})
+	if err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	select {
+	case <-wb.C:
+	default:
+		t.Fatal("own Enqueue did not wake the node's queue watcher by the time it returned")
+	}
+	waitWake(t, wa, "Enqueue through node B")
+
+	if n, err := b.RetryQueue(ctx, nil, time.Now()); err != nil || n != 1 {
+		t.Fatalf("RetryQueue: %d, %v", n, err)
+	}
+	waitWake(t, wa, "RetryQueue through node B")
+
+	// A worker on B claims the entry and gives it back unattempted (as on
+	// shutdown): it is due at once, so A's worker should look.
+	claimed, err := b.ClaimDue(ctx, "node-b", time.Now(), time.Now().Add(time.Hour), 10)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != ids[0] {
+		t.Fatalf("ClaimDue: %v, %v", claimed, err)
+	}
+	drain(wa)
+	if err := b.UpdateQueueEntry(ctx, claimed[0]); err != nil {
+		t.Fatalf("UpdateQueueEntry: %v", err)
+	}
+	waitWake(t, wa, "a lease given back due through node B")
+}

@@ -63,6 +63,7 @@ func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.Que
 			}
 			ids = append(ids, id)
 		}
+		w.wakeQueue = true
 		return nil
 	})
 	return ids, err
@@ -150,6 +151,8 @@ func (s *Store) UpdateQueueEntry(ctx context.Context, e mailstore.QueueEntry) er
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("queue entry %d: %w", e.ID, mailstore.ErrNoSuchMessage)
 		}
+		// Due now (a lease given back): another node's worker may take it.
+		w.wakeQueue = !e.NextAttempt.After(now())
 		return nil
 	})
 }
@@ -162,6 +165,7 @@ func (s *Store) RetryQueue(ctx context.Context, ids []int64, now time.Time) (int
 			return fmt.Errorf("postgres: retry queue: %w", err)
 		}
 		n = int(tag.RowsAffected())
+		w.wakeQueue = n > 0
 		return nil
 	})
 	return n, err

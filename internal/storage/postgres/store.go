@@ -192,7 +192,10 @@ func (s *Store) writeTargets(w *wtx, ts []target, mbs map[mbKey]*mailstore.Mailb
 	blobRefs := map[string]int{}
 	blobRaw := map[string][]byte{}
 	var blobOrder []string
+	// Every mailbox receiving rows gets one UPDATE: its new uidnext and
+	// modseq, and its counts' delta (counts.go).
 	var touched []*mailstore.Mailbox
+	counts := map[*mailstore.Mailbox]*mbCounts{}
 	for i, t := range ts {
 		ms := w.bumped[t.acct]
 		mb := mbs[mbKey{t.acct, t.mb}]
@@ -203,10 +206,14 @@ func (s *Store) writeTargets(w *wtx, ts []target, mbs map[mbKey]*mailstore.Mailb
 		}
 		uid := mb.UIDNext
 		mb.UIDNext++
-		if mb.HighestModSeq != ms {
-			mb.HighestModSeq = ms
+		mb.HighestModSeq = ms
+		c := counts[mb]
+		if c == nil {
+			c = &mbCounts{}
+			counts[mb] = c
 			touched = append(touched, mb)
 		}
+		c.add(t.flags, int64(len(t.f.p.Raw)), 1)
 		res[i] = mailstore.AppendResult{MailboxID: mb.ID, UIDValidity: mb.UIDValidity, UID: uid, ModSeq: ms}
 		queueInsert(b, t.acct, ms, saved, newRow{f: t.f, mailbox: mb.ID, uid: uid, flags: t.flags, internalDate: t.date})
 		id := t.f.p.BlobID
@@ -217,7 +224,10 @@ func (s *Store) writeTargets(w *wtx, ts []target, mbs map[mbKey]*mailstore.Mailb
 		blobRefs[id]++
 	}
 	for _, mb := range touched {
-		b.Queue("UPDATE mailboxes SET uidnext = $2, highestmodseq = $3 WHERE id = $1", mb.ID, int64(mb.UIDNext), int64(mb.HighestModSeq))
+		c := counts[mb]
+		b.Queue(`UPDATE mailboxes SET uidnext = $2, highestmodseq = $3, n_messages = n_messages + $4,
+			n_unseen = n_unseen + $5, n_deleted = n_deleted + $6, n_size = n_size + $7 WHERE id = $1`,
+			mb.ID, int64(mb.UIDNext), int64(mb.HighestModSeq), c.n, c.unseen, c.deleted, c.size)
 	}
 	slices.Sort(blobOrder)
 	for _, id := range blobOrder {

@@ -12,7 +12,9 @@ import (
 )
 
 // notifyChannel is the LISTEN/NOTIFY channel; payloads are
-// "<account>:<modseq>" and never carry the changes themselves.
+// "<account>:<modseq>" and never carry the changes themselves. Account 0
+// (mailstore.QueueWatchID) is the outbound queue: "0:1" wakes every
+// node's queue worker.
 const notifyChannel = "roost_changes"
 
 // wtx is one write transaction. It tracks the account rows it locked and
@@ -38,14 +40,18 @@ type wtx struct {
 	locked map[int64]mailstore.ModSeq // account -> modseq at lock time
 	usage  map[int64]*acctUsage       // account -> quota and usage, as locked
 	bumped map[int64]mailstore.ModSeq // account -> modseq allocated here
+	// wakeQueue: the transaction queued mail or made some due, so every
+	// node's queue worker should look (mailstore.QueueWatchID).
+	wakeQueue bool
 }
 
 // write runs fn in a transaction and commits it, retrying the whole
 // function on a deadlock or serialization failure (fn must therefore build
 // its results afresh on each call). After the commit it wakes the watchers
-// of every account whose modseq it raised, on this node directly and on the
-// others through NOTIFY, sent by the node's sender after the commit
-// (sender.go says why not inside the transaction).
+// of every account whose modseq it raised (and the queue workers, when fn
+// set wakeQueue), on this node directly and on the others through NOTIFY,
+// sent by the node's sender after the commit (sender.go says why not
+// inside the transaction).
 func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 	if s.closed.Load() {
 		return mailstore.ErrClosed
@@ -58,6 +64,13 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 			for acct, ms := range w.bumped {
 				s.lis.deliver(acct, ms)
 				s.send.add(acct, ms)
+			}
+			if w.wakeQueue {
+				s.hub.Notify(mailstore.QueueWatchID, 0)
+				// The queue key has no modseq; 1 only makes the sender
+				// keep it (it coalesces by highest value), and every
+				// node's listener passes queue wake-ups on unfiltered.
+				s.send.add(mailstore.QueueWatchID, 1)
 			}
 			return nil
 		}

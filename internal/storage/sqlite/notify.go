@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"math"
 	"sync"
 	"time"
 
@@ -32,10 +34,66 @@ func (s *Store) notify(account int64, m mailstore.ModSeq) {
 	s.notifier.Notify(account, m)
 }
 
+// wakeQueue asks for a wake-up of the queue workers (mailstore.QueueWatchID)
+// once this request commits. It rides on the request's changed set, which
+// the writer turns into Notify calls after the commit; the queue key has no
+// modseq, so it is entered as 0 (Hub ignores the value).
+func (w *wtx) wakeQueue() {
+	if _, ok := w.changed[mailstore.QueueWatchID]; !ok {
+		w.changed[mailstore.QueueWatchID] = 0
+	}
+}
+
+// queueMark is what the poller compares to learn that another process
+// (`roost queue retry` from the CLI, a second server on the directory)
+// queued mail or made some due earlier.
+//
+// Why not wake the queue on every foreign commit: data_version also moves
+// for this process's own commits (the poller reads on its own connection)
+// and for every delivery or flag change, and a woken worker runs a claim
+// and a queue listing; waking only when the queue's mark moved keeps a busy
+// server's workers asleep. Neither part scans the queue:
+//   - seq is the queue's AUTOINCREMENT counter (sqlite_sequence, one row
+//     per such table): it moves with every enqueue, even of an entry
+//     already delivered and gone;
+//   - earliest is the first next_attempt among entries nobody holds a lease
+//     on (walking the queue_due index past the few in flight): it moves
+//     earlier on a retry and on a lease given back.
+//
+// A claim, a finished attempt or a delete moves neither (or moves earliest
+// later), so they wake nobody; leases that run out are the workers' timer's
+// business (queue.Config.MaxIdle).
+type queueMark struct {
+	seq, earliest int64
+}
+
+// news reports whether m shows mail queued or made due earlier than prev.
+func (m queueMark) news(prev queueMark) bool {
+	return m.seq != prev.seq || m.earliest < prev.earliest
+}
+
+func readQueueMark(ctx context.Context, conn *sql.Conn) (queueMark, error) {
+	m := queueMark{earliest: math.MaxInt64}
+	err := conn.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'queue'`).Scan(&m.seq)
+	if err != nil && !isNoRows(err) {
+		return m, err
+	}
+	var next sql.NullInt64
+	err = conn.QueryRowContext(ctx, `SELECT next_attempt FROM queue WHERE lease_owner = '' ORDER BY next_attempt LIMIT 1`).Scan(&next)
+	if err != nil && !isNoRows(err) {
+		return m, err
+	}
+	if next.Valid {
+		m.earliest = next.Int64
+	}
+	return m, nil
+}
+
 // pollOthers wakes watchers for commits made by other processes on the
-// same database (the CLI restoring mail, an import). SQLite's data_version
-// changes on one connection when any other connection commits; only then
-// are the accounts' modseqs compared with what was last announced.
+// same database (the CLI restoring mail or retrying the queue, an import).
+// SQLite's data_version changes on one connection when any other
+// connection commits; only then are the accounts' modseqs compared with
+// what was last announced, and the queue's mark with the last one seen.
 func (s *Store) pollOthers(interval time.Duration) {
 	defer s.pollWG.Done()
 	ctx := context.Background()
@@ -45,6 +103,7 @@ func (s *Store) pollOthers(interval time.Duration) {
 	}
 	defer conn.Close()
 	var last int64 = -1
+	var lastQueue queueMark
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -62,6 +121,12 @@ func (s *Store) pollOthers(interval time.Duration) {
 					}
 				}
 				rows.Close()
+			}
+			if qm, err := readQueueMark(ctx, conn); err == nil {
+				if !first && qm.news(lastQueue) {
+					s.notifier.Notify(mailstore.QueueWatchID, 0)
+				}
+				lastQueue = qm
 			}
 		}
 		select {

@@ -32,7 +32,8 @@ func scanQueue(r scanner) (mailstore.QueueEntry, error) {
 }
 
 // Enqueue stores raw once (one blob reference per entry) and the entries.
-// An entry's zero NextAttempt means now; zero Created means now.
+// An entry's zero NextAttempt means now; zero Created means now. The queue
+// workers are woken after the commit.
 func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.QueueEntry) ([]int64, error) {
 	if len(entries) == 0 {
 		return nil, nil
@@ -71,6 +72,7 @@ func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.Que
 				return fmt.Errorf("enqueue: %w", err)
 			}
 		}
+		w.wakeQueue()
 		return nil
 	})
 	if err != nil {
@@ -162,7 +164,8 @@ func sortQueue(es []mailstore.QueueEntry) {
 	})
 }
 
-// UpdateQueueEntry records an attempt and releases the lease.
+// UpdateQueueEntry records an attempt and releases the lease; an entry
+// left due wakes the queue workers.
 func (s *Store) UpdateQueueEntry(ctx context.Context, e mailstore.QueueEntry) error {
 	return s.update(ctx, func(w *wtx) error {
 		res, err := w.exec(`UPDATE queue SET attempts = ?, next_attempt = ?, last_error = ?, warned = ?, lease_owner = '', lease_until = 0 WHERE id = ?`,
@@ -173,11 +176,16 @@ func (s *Store) UpdateQueueEntry(ctx context.Context, e mailstore.QueueEntry) er
 		if n, _ := res.RowsAffected(); n == 0 {
 			return queueNotFound(sql.ErrNoRows, e.ID)
 		}
+		if !e.NextAttempt.After(w.now) {
+			// Due now (a lease given back): another worker may take it.
+			w.wakeQueue()
+		}
 		return nil
 	})
 }
 
-// RetryQueue makes entries due now (all when ids is empty).
+// RetryQueue makes entries due now (all when ids is empty) and wakes the
+// queue workers.
 func (s *Store) RetryQueue(ctx context.Context, ids []int64, now time.Time) (int, error) {
 	var n int
 	err := s.update(ctx, func(w *wtx) error {
@@ -189,6 +197,9 @@ func (s *Store) RetryQueue(ctx context.Context, ids []int64, now time.Time) (int
 			}
 			c, _ := res.RowsAffected()
 			n = int(c)
+			if n > 0 {
+				w.wakeQueue()
+			}
 			return nil
 		}
 		for _, id := range ids {
@@ -198,6 +209,9 @@ func (s *Store) RetryQueue(ctx context.Context, ids []int64, now time.Time) (int
 			}
 			c, _ := res.RowsAffected()
 			n += int(c)
+		}
+		if n > 0 {
+			w.wakeQueue()
 		}
 		return nil
 	})

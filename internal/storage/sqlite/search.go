@@ -14,9 +14,10 @@ import (
 // searchQuery builds the WHERE condition of a search program over the
 // messages table aliased m.
 type searchQuery struct {
-	b    strings.Builder
-	args []any
-	now  time.Time
+	b       strings.Builder
+	args    []any
+	now     time.Time
+	mailbox int64
 }
 
 // maxSearchDepth bounds recursion on hostile programs.
@@ -25,7 +26,7 @@ const maxSearchDepth = 64
 // Search returns the UIDs of a mailbox matching key, ascending (RFC 9051
 // section 6.4.4).
 func (s *Store) Search(ctx context.Context, accountID, mailboxID int64, key *mailstore.SearchKey) ([]mailstore.UID, error) {
-	q := &searchQuery{now: time.Now()}
+	q := &searchQuery{now: time.Now(), mailbox: mailboxID}
 	if key == nil {
 		key = &mailstore.SearchKey{Op: mailstore.SearchAll}
 	}
@@ -208,7 +209,11 @@ func (q *searchQuery) text(col, value string) {
 		if col != "" {
 			phrase = col + " : " + phrase
 		}
-		q.w("m.text_id IN (SELECT rowid FROM blob_fts WHERE blob_fts MATCH ?)", phrase)
+		// The matching entries, then the rows of this mailbox using them
+		// (index messages_text), as row ids: the outer query checks them
+		// against the (mailbox_id, uid) index it walks, never reading a
+		// row that does not match.
+		q.w("m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT rowid FROM blob_fts WHERE blob_fts MATCH ?))", q.mailbox, phrase)
 		return
 	}
 	if col != "" {

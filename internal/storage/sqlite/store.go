@@ -3,8 +3,9 @@
 // synchronous=FULL. It owns the schema and its migrations, the group-commit
 // writer through which every change passes, the blob store (raw messages,
 // content-addressed, in the database by default so one commit covers a
-// batch of blobs and rows), full-text search (FTS5 trigram), the change
-// feed, retention, the outbound queue's records and leases.
+// batch of blobs and rows), full-text search (FTS5 trigram, one entry per
+// blob: see blobtext.go), the change feed, retention, the outbound queue's
+// records and leases.
 //
 // Several processes may open the same directory (the CLI while a server
 // runs): SQLite's file locks serialise their writers; wake-ups reach only
