@@ -114,10 +114,10 @@ func TestQresyncSelectLongAbsence(t *testing.T) {
 	validity := submatch(t, lines, `UIDVALIDITY (\d+)`)
 	modseq := submatch(t, lines, `HIGHESTMODSEQ (\d+)`)
 	a.ok(`STORE 2 +FLAGS (\Flagged)`)
-	a.ok("CREATE Archive")
+	a.ok("CREATE Old")
 	ctx := context.Background()
 	acct := env.users[user]
-	arch, err := env.store.GetMailbox(ctx, acct.ID, "Archive")
+	arch, err := env.store.GetMailbox(ctx, acct.ID, "Old")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,4 +141,75 @@ func TestQresyncSelectLongAbsence(t *testing.T) {
 		t.Fatal(err)
 	}
 	check()
+}
+
+// A feed page ends before a group of changes too large to fit (one APPEND
+// of more messages than a page): the session must read on, not take the
+// short page for the end.
+func TestFeedPageBeforeLargeGroup(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	const user = "alice@example.test"
+	for i := 1; i <= 3; i++ {
+		env.deliver(t, user, testMessage(i))
+	}
+	a := env.login(t, user)
+	a.ok("SELECT INBOX")
+	b := env.login(t, user)
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 1 +FLAGS (\Flagged)`)
+	ctx := context.Background()
+	acct := env.users[user]
+	inbox, err := env.store.GetMailbox(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := make([]mailstore.AppendRequest, changePage+1)
+	for i := range reqs {
+		reqs[i] = mailstore.AppendRequest{MailboxID: inbox.ID, Raw: []byte(testMessage(100 + i))}
+	}
+	if _, err := env.store.Append(ctx, acct.ID, reqs); err != nil {
+		t.Fatal(err)
+	}
+	lines := a.ok("NOOP")
+	mustHave(t, lines, `^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)$`, fmt.Sprintf(`^\* %d EXISTS$`, 3+changePage+1))
+}
+
+// RFC 3501 section 6.3.1: SELECT names the first unseen message. The
+// search for it widens from both ends of the mailbox; wherever the first
+// unseen message is, the answer is the same as a full search's.
+func TestSelectFirstUnseen(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	const user = "alice@example.test"
+	const n = 1500
+	ctx := context.Background()
+	acct := env.users[user]
+	inbox, err := env.store.GetMailbox(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := make([]mailstore.AppendRequest, n)
+	for i := range reqs {
+		reqs[i] = mailstore.AppendRequest{MailboxID: inbox.ID, Raw: []byte(testMessage(i)), Flags: []string{mailstore.FlagSeen}}
+	}
+	if _, err := env.store.Append(ctx, acct.ID, reqs); err != nil {
+		t.Fatal(err)
+	}
+	c := env.login(t, user)
+	if lines := c.ok("EXAMINE INBOX"); hasLine(lines, "UNSEEN") {
+		t.Fatalf("UNSEEN with every message seen: %q", lines)
+	}
+	// Unseen: one in the middle and the newest few; then the head too.
+	for _, step := range []struct {
+		set   string
+		first int
+	}{
+		{"1490:1500", 1490},
+		{"700", 700},
+		{"1", 1},
+	} {
+		c.ok("SELECT INBOX")
+		c.ok(`STORE ` + step.set + ` -FLAGS.SILENT (\Seen)`)
+		lines := c.ok("EXAMINE INBOX")
+		mustHave(t, lines, fmt.Sprintf(`^\* OK \[UNSEEN %d\] `, step.first))
+	}
 }

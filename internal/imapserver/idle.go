@@ -70,11 +70,14 @@ func (s *session) readChanges() error {
 		if err != nil {
 			return err
 		}
+		// A page can be short and still not be the last: the store never
+		// splits a group sharing one modseq (Store.Changes), so it may stop
+		// before a large group that follows. Only an empty page ends it.
+		if len(changes) == 0 {
+			break
+		}
 		for i := range changes {
 			s.applyChange(&changes[i])
-		}
-		if len(changes) < changePage {
-			break
 		}
 	}
 	if len(sel.uids) != before {

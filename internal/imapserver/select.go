@@ -176,17 +176,52 @@ func (s *session) cmdSelect(c *command) error {
 // firstUnseen writes the UNSEEN response of an IMAP4rev1 SELECT (RFC 3501
 // section 6.3.1: the first unseen message; IMAP4rev2 dropped it). The
 // counts say whether there is one before any message is searched.
+//
+// A search of the whole mailbox would read every row of a large mailbox
+// to report one number, so the search starts small at both ends and
+// widens: unseen mail is mostly either everything (the head has it) or
+// the newest (the tail holds all st.Unseen of them). The last round
+// covers the whole mailbox, so the answer never depends on the guess.
 func (s *session) firstUnseen(sel *selection) error {
 	ctx := s.ctx()
 	st, err := s.srv.store.Status(ctx, s.acct.ID, sel.mb.ID)
-	if err != nil || st.Unseen == 0 {
+	if err != nil || st.Unseen == 0 || len(sel.uids) == 0 {
 		return err
 	}
-	unseen, err := s.srv.store.Search(ctx, s.acct.ID, sel.mb.ID, &mailstore.SearchKey{Op: mailstore.SearchNoFlag, Flag: mailstore.FlagSeen})
-	if err != nil {
-		return err
+	search := func(lo, hi mailstore.UID) ([]mailstore.UID, error) {
+		return s.srv.store.Search(ctx, s.acct.ID, sel.mb.ID, &mailstore.SearchKey{Op: mailstore.SearchAnd, Children: []*mailstore.SearchKey{
+			{Op: mailstore.SearchUIDs, UIDs: mailstore.UIDSet{{Lo: lo, Hi: hi}}},
+			{Op: mailstore.SearchNoFlag, Flag: mailstore.FlagSeen},
+		}})
 	}
-	for _, u := range unseen {
+	n := len(sel.uids)
+	var found []mailstore.UID
+	for k := 256; ; k *= 4 {
+		if k >= n {
+			if found, err = search(1, mailstore.MaxUID); err != nil {
+				return err
+			}
+			break
+		}
+		head, err := search(1, sel.uids[k-1])
+		if err != nil {
+			return err
+		}
+		if len(sel.known(head)) > 0 {
+			found = head
+			break
+		}
+		// Messages newer than the snapshot count in st.Unseen too.
+		tail, err := search(sel.uids[n-k], mailstore.MaxUID)
+		if err != nil {
+			return err
+		}
+		if len(tail) == int(st.Unseen) {
+			found = tail
+			break
+		}
+	}
+	for _, u := range found {
 		if seq := sel.seqOf(u); seq > 0 {
 			s.writef("* OK [UNSEEN %d] First unseen\r\n", seq)
 			break
@@ -285,6 +320,10 @@ func (s *session) changedFromFeed(since mailstore.ModSeq) (changed []mailstore.C
 		if err != nil {
 			return nil, false, err
 		}
+		if len(page) == 0 {
+			// Only an empty page is the end (see readChanges).
+			break
+		}
 		for i := range page {
 			ch := &page[i]
 			since = max(since, ch.ModSeq)
@@ -301,9 +340,6 @@ func (s *session) changedFromFeed(since mailstore.ModSeq) (changed []mailstore.C
 			changed = append(changed, *ch)
 		}
 		read += len(page)
-		if len(page) < changePage {
-			break
-		}
 		if read > len(sel.uids) {
 			return nil, false, nil
 		}
