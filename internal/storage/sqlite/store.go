@@ -8,8 +8,10 @@
 // records and leases.
 //
 // Several processes may open the same directory (the CLI while a server
-// runs): SQLite's file locks serialise their writers; wake-ups reach only
-// the watchers of the process that made the change.
+// runs): SQLite's file locks serialise their writers. Wake-ups go straight
+// to this process's watchers after a commit; another process's commits are
+// noticed by polling PRAGMA data_version (Options.PollInterval), which
+// wakes the accounts whose modseq moved and the queue (notify.go).
 package sqlite
 
 import (
