@@ -66,64 +66,38 @@ func (s *Store) Changes(ctx context.Context, accountID int64, since mailstore.Mo
 }
 
 func readChanges(ctx context.Context, tx *sql.Tx, accountID int64, since, upto mailstore.ModSeq) ([]mailstore.Change, error) {
-	var out []mailstore.Change
-	rows, err := tx.QueryContext(ctx, `SELECT modseq, createmodseq, mailbox_id, uid, flags, keywords FROM messages
-		WHERE account_id = ? AND modseq > ? AND modseq <= ?`, accountID, int64(since), int64(upto))
-	if err != nil {
-		return nil, fmt.Errorf("changes: %w", err)
-	}
-	for rows.Next() {
+	args := []any{accountID, int64(since), int64(upto)}
+	out, err := appendChanges(ctx, tx, nil, `SELECT modseq, createmodseq, mailbox_id, uid, flags, keywords FROM messages
+		WHERE account_id = ? AND modseq > ? AND modseq <= ?`, args, func(rows *sql.Rows) (mailstore.Change, error) {
 		c := mailstore.Change{Kind: mailstore.ChangeMessage}
 		var created mailstore.ModSeq
 		var bits int64
 		var kws string
-		if err := rows.Scan(&c.ModSeq, &created, &c.MailboxID, &c.UID, &bits, &kws); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("changes: %w", err)
-		}
+		err := rows.Scan(&c.ModSeq, &created, &c.MailboxID, &c.UID, &bits, &kws)
 		c.Flags = decodeFlags(bits, kws)
 		c.Created = created > since
-		out = append(out, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("changes: %w", err)
-	}
-
-	rows, err = tx.QueryContext(ctx, `SELECT modseq, mailbox_id, uid FROM tombstones
-		WHERE account_id = ? AND modseq > ? AND modseq <= ?`, accountID, int64(since), int64(upto))
+		return c, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("changes: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
+	out, err = appendChanges(ctx, tx, out, `SELECT modseq, mailbox_id, uid FROM tombstones
+		WHERE account_id = ? AND modseq > ? AND modseq <= ?`, args, func(rows *sql.Rows) (mailstore.Change, error) {
 		c := mailstore.Change{Kind: mailstore.ChangeExpunge}
-		if err := rows.Scan(&c.ModSeq, &c.MailboxID, &c.UID); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("changes: %w", err)
-		}
-		out = append(out, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("changes: %w", err)
-	}
-
-	rows, err = tx.QueryContext(ctx, `SELECT modseq, id, deleted FROM mailboxes
-		WHERE account_id = ? AND modseq > ? AND modseq <= ?`, accountID, int64(since), int64(upto))
+		err := rows.Scan(&c.ModSeq, &c.MailboxID, &c.UID)
+		return c, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("changes: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
+	out, err = appendChanges(ctx, tx, out, `SELECT modseq, id, deleted FROM mailboxes
+		WHERE account_id = ? AND modseq > ? AND modseq <= ?`, args, func(rows *sql.Rows) (mailstore.Change, error) {
 		c := mailstore.Change{Kind: mailstore.ChangeMailbox}
-		if err := rows.Scan(&c.ModSeq, &c.MailboxID, &c.Deleted); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("changes: %w", err)
-		}
-		out = append(out, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("changes: %w", err)
+		err := rows.Scan(&c.ModSeq, &c.MailboxID, &c.Deleted)
+		return c, err
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	// Within one modseq: mailbox changes first (a session learns of a new
@@ -216,4 +190,25 @@ func (s *Store) PopHide(ctx context.Context, accountID, mailboxID int64, view st
 		}
 		return nil
 	})
+}
+
+// appendChanges runs one source query of the change feed and appends a
+// Change per row, built by scan.
+func appendChanges(ctx context.Context, tx *sql.Tx, out []mailstore.Change, query string, args []any, scan func(*sql.Rows) (mailstore.Change, error)) ([]mailstore.Change, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("changes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("changes: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("changes: %w", err)
+	}
+	return out, nil
 }
