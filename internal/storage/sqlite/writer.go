@@ -278,11 +278,14 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	s.batches.Add(1)
 	s.writes.Add(int64(ran))
-	for i, r := range batch {
-		r.result <- errs[i]
-	}
+	// Wake watchers before answering: once a write returns, its wake-ups
+	// have been delivered, so a watcher made after a write returned is
+	// never woken by that write (Notify does not block).
 	for a, m := range changed {
 		s.notify(a, m)
+	}
+	for i, r := range batch {
+		r.result <- errs[i]
 	}
 }
 
