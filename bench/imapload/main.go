@@ -29,6 +29,7 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "how long to run")
 	mailbox := flag.String("mailbox", "INBOX", "mailbox to work in")
 	seed := flag.Int("seed", 200, "messages APPENDed per client before the run")
+	byCmd := flag.Bool("by-command", false, "also print the mean latency of each step of the rotation")
 	flag.Parse()
 
 	var ops atomic.Int64
@@ -36,6 +37,9 @@ func main() {
 	var wg sync.WaitGroup
 	// Each client records its own latencies; merged after the run.
 	lat := make([][]time.Duration, *clients)
+	// Per step of the rotation: summed latency and count, per client.
+	stepSum := make([][steps]time.Duration, *clients)
+	stepN := make([][steps]int, *clients)
 	start := make(chan struct{})
 	var ready sync.WaitGroup
 	for i := range *clients {
@@ -71,7 +75,10 @@ func main() {
 					failures.Add(1)
 					return
 				}
-				lat[i] = append(lat[i], time.Since(t))
+				d := time.Since(t)
+				lat[i] = append(lat[i], d)
+				stepSum[i][n%steps] += d
+				stepN[i][n%steps]++
 				ops.Add(1)
 			}
 			c.cmd("LOGOUT")
@@ -92,6 +99,19 @@ func main() {
 	}
 	fmt.Printf("clients=%d commands=%d seconds=%.2f commands_per_sec=%.1f p50_ms=%.2f p99_ms=%.2f failures=%d\n",
 		*clients, ops.Load(), el.Seconds(), float64(ops.Load())/el.Seconds(), pct(0.50), pct(0.99), failures.Load())
+	if *byCmd {
+		for k := range steps {
+			var sum time.Duration
+			var n int
+			for i := range stepSum {
+				sum += stepSum[i][k]
+				n += stepN[i][k]
+			}
+			if n > 0 {
+				fmt.Printf("  step %d %-32s mean_ms=%.3f n=%d\n", k, stepName(k), float64(sum.Microseconds())/1000/float64(n), n)
+			}
+		}
+	}
 	if failures.Load() > 0 {
 		os.Exit(1)
 	}
@@ -203,10 +223,20 @@ func (c *client) setup(user, pass, mailbox string, seed int) error {
 	return err
 }
 
+// steps is the length of the fixed rotation step runs.
+const steps = 10
+
+// stepName names the command of step k of the rotation, for -by-command.
+func stepName(k int) string {
+	return [steps]string{"FETCH 1:20 (FLAGS ENVELOPE)", "FETCH 1:20 (FLAGS ENVELOPE)", "FETCH 1:20 (FLAGS ENVELOPE)",
+		"STORE n +FLAGS (\\Seen)", "STORE n +FLAGS (\\Seen)", "SEARCH UNSEEN SUBJECT", "APPEND",
+		"STORE 1 +FLAGS (\\Deleted)", "EXPUNGE", "SELECT"}[k]
+}
+
 // step runs the n-th command of the fixed rotation.
 func (c *client) step(n int, mailbox string) error {
 	var err error
-	switch n % 10 {
+	switch n % steps {
 	case 0, 1, 2:
 		_, err = c.cmd("FETCH 1:20 (FLAGS ENVELOPE)")
 	case 3, 4:

@@ -130,6 +130,8 @@ type Message struct {
 	BlobID   string // hex SHA-256 of the raw bytes
 	EmailID  string // RFC 8474
 	ThreadID string // RFC 8474
+	// Envelope and Body may be shared with other Messages and callers
+	// (backends cache decoded values): read them, never modify them.
 	Envelope *message.Envelope
 	Body     *message.Part // BODYSTRUCTURE, with byte offsets
 	Preview  string

@@ -2,14 +2,12 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/roost-mail/roost/internal/mailstore"
-	"github.com/roost-mail/roost/internal/message"
 )
 
 func (s *Store) UIDs(ctx context.Context, accountID, mailboxID int64) ([]mailstore.UID, mailstore.ModSeq, error) {
@@ -85,7 +83,7 @@ func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mail
 			return fmt.Errorf("postgres: fetch: %w", err)
 		}
 		batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (mailstore.Message, error) {
-			return scanMessage(r, mailboxID, fields)
+			return scanMessage(r, mailboxID, fields, &s.decoded)
 		})
 		if err != nil {
 			return fmt.Errorf("postgres: fetch: %w", err)
@@ -102,7 +100,7 @@ func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mail
 	}
 }
 
-func scanMessage(r pgx.Row, mailboxID int64, fields mailstore.FetchFields) (mailstore.Message, error) {
+func scanMessage(r pgx.Row, mailboxID int64, fields mailstore.FetchFields, decoded *mailstore.DecodeCache) (mailstore.Message, error) {
 	m := mailstore.Message{MailboxID: mailboxID}
 	var uid, ms int64
 	var env, body []byte
@@ -123,16 +121,15 @@ func scanMessage(r pgx.Row, mailboxID int64, fields mailstore.FetchFields) (mail
 	if fields&mailstore.FetchSize == 0 {
 		m.Size, m.LineSize = 0, 0
 	}
+	var err error
 	if len(env) > 0 {
-		m.Envelope = new(message.Envelope)
-		if err := json.Unmarshal(env, m.Envelope); err != nil {
-			return m, fmt.Errorf("decode envelope of uid %d: %w", uid, err)
+		if m.Envelope, err = decoded.Envelope(env); err != nil {
+			return m, fmt.Errorf("uid %d: %w", uid, err)
 		}
 	}
-	if len(body) > 0 {
-		m.Body = new(message.Part)
-		if err := json.Unmarshal(body, m.Body); err != nil {
-			return m, fmt.Errorf("decode body structure of uid %d: %w", uid, err)
+	if len(body) > 0 && string(body) != "null" {
+		if m.Body, err = decoded.Body(body); err != nil {
+			return m, fmt.Errorf("uid %d: %w", uid, err)
 		}
 	}
 	return m, nil

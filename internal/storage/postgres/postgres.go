@@ -55,6 +55,8 @@ type Store struct {
 	lis   *listener
 	send  *sender
 	batch batcher
+	// decoded caches ENVELOPE and BODYSTRUCTURE values by their stored JSON.
+	decoded mailstore.DecodeCache
 	// maxBatch is Options.MaxDeliveryBatch resolved.
 	maxBatch int
 

@@ -80,7 +80,7 @@ func (s *Store) ReadBlob(ctx context.Context, blobID string) ([]byte, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	return s.blobs.get(ctx, s.rdb, blobID)
+	return s.blobs.get(ctx, s.rd(), blobID)
 }
 
 // refBlobs adjusts the counts of several blobs (id -> delta).

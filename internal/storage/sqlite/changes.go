@@ -20,7 +20,7 @@ import (
 // than limit, the whole group is returned (more than limit entries).
 func (s *Store) Changes(ctx context.Context, accountID int64, since mailstore.ModSeq, limit int) ([]mailstore.Change, error) {
 	var out []mailstore.Change
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		var cur mailstore.ModSeq
 		if err := tx.QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = ?`, accountID).Scan(&cur); err != nil {
 			return accountNotFound(err, fmt.Sprint("#", accountID))
@@ -65,7 +65,7 @@ func (s *Store) Changes(ctx context.Context, accountID int64, since mailstore.Mo
 	return out, err
 }
 
-func readChanges(ctx context.Context, tx *sql.Tx, accountID int64, since, upto mailstore.ModSeq) ([]mailstore.Change, error) {
+func readChanges(ctx context.Context, tx querier, accountID int64, since, upto mailstore.ModSeq) ([]mailstore.Change, error) {
 	args := []any{accountID, int64(since), int64(upto)}
 	out, err := appendChanges(ctx, tx, nil, `SELECT modseq, createmodseq, mailbox_id, uid, flags, keywords FROM messages
 		WHERE account_id = ? AND modseq > ? AND modseq <= ?`, args, func(rows *sql.Rows) (mailstore.Change, error) {
@@ -131,7 +131,7 @@ func cmpInt[T ~int64 | ~uint64 | ~uint32](a, b T) int {
 // tombstones (RFC 7162 section 3.2.10).
 func (s *Store) Vanished(ctx context.Context, accountID, mailboxID int64, since mailstore.ModSeq) ([]mailstore.UID, error) {
 	var out []mailstore.UID
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		if _, err := getMailboxByID(ctx, tx, accountID, mailboxID); err != nil {
 			return err
 		}
@@ -155,7 +155,7 @@ func (s *Store) Vanished(ctx context.Context, accountID, mailboxID int64, since 
 // PopHidden lists the UIDs hidden from a POP3 view.
 func (s *Store) PopHidden(ctx context.Context, accountID, mailboxID int64, view string) ([]mailstore.UID, error) {
 	var out []mailstore.UID
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT uid FROM pop_hidden WHERE account_id = ? AND mailbox_id = ? AND view = ? ORDER BY uid`, accountID, mailboxID, view)
 		if err != nil {
 			return fmt.Errorf("pop hidden: %w", err)
@@ -194,7 +194,7 @@ func (s *Store) PopHide(ctx context.Context, accountID, mailboxID int64, view st
 
 // appendChanges runs one source query of the change feed and appends a
 // Change per row, built by scan.
-func appendChanges(ctx context.Context, tx *sql.Tx, out []mailstore.Change, query string, args []any, scan func(*sql.Rows) (mailstore.Change, error)) ([]mailstore.Change, error) {
+func appendChanges(ctx context.Context, tx querier, out []mailstore.Change, query string, args []any, scan func(*sql.Rows) (mailstore.Change, error)) ([]mailstore.Change, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("changes: %w", err)

@@ -45,7 +45,7 @@ func (s *Store) AddDomain(ctx context.Context, name string) error {
 // ListDomains lists the domains by name.
 func (s *Store) ListDomains(ctx context.Context) ([]mailstore.Domain, error) {
 	var out []mailstore.Domain
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT name, created FROM domains ORDER BY name`)
 		if err != nil {
 			return fmt.Errorf("list domains: %w", err)
@@ -172,7 +172,7 @@ func (s *Store) GetAccount(ctx context.Context, name string) (mailstore.Account,
 		return mailstore.Account{}, err
 	}
 	addr := strings.ToLower(strings.TrimSpace(name))
-	a, err := scanAccount(s.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = ?`, addr))
+	a, err := scanAccount(s.rd().QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = ?`, addr))
 	if err != nil {
 		return a, accountNotFound(err, addr)
 	}
@@ -184,7 +184,7 @@ func (s *Store) GetAccountByID(ctx context.Context, id int64) (mailstore.Account
 	if err := s.checkOpen(); err != nil {
 		return mailstore.Account{}, err
 	}
-	a, err := scanAccount(s.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+	a, err := scanAccount(s.rd().QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
 	if err != nil {
 		return a, accountNotFound(err, fmt.Sprint("#", id))
 	}
@@ -194,7 +194,7 @@ func (s *Store) GetAccountByID(ctx context.Context, id int64) (mailstore.Account
 // ListAccounts lists every account by name.
 func (s *Store) ListAccounts(ctx context.Context) ([]mailstore.Account, error) {
 	var out []mailstore.Account
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
 		if err != nil {
 			return fmt.Errorf("list accounts: %w", err)
@@ -330,7 +330,7 @@ func (s *Store) AddAlias(ctx context.Context, address, account string) error {
 // ListAliases lists aliases by address.
 func (s *Store) ListAliases(ctx context.Context) ([]mailstore.Alias, error) {
 	var out []mailstore.Alias
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT l.address, l.account_id, a.name FROM aliases l JOIN accounts a ON a.id = l.account_id ORDER BY l.address`)
 		if err != nil {
 			return fmt.Errorf("list aliases: %w", err)
@@ -369,7 +369,7 @@ func (s *Store) ResolveAddress(ctx context.Context, address string) (mailstore.A
 		return mailstore.Account{}, err
 	}
 	addr := strings.ToLower(strings.TrimSpace(address))
-	a, err := scanAccount(s.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts
+	a, err := scanAccount(s.rd().QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts
 		WHERE name = ?1 OR id = (SELECT account_id FROM aliases WHERE address = ?1)
 		ORDER BY name = ?1 DESC LIMIT 1`, addr))
 	if err != nil {

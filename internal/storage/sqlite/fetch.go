@@ -3,21 +3,19 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/roost-mail/roost/internal/mailstore"
-	"github.com/roost-mail/roost/internal/message"
 )
 
 // UIDs lists a mailbox's UIDs with the account modseq of the same snapshot.
 func (s *Store) UIDs(ctx context.Context, accountID, mailboxID int64) ([]mailstore.UID, mailstore.ModSeq, error) {
 	var out []mailstore.UID
 	var mod mailstore.ModSeq
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		if _, err := getMailboxByID(ctx, tx, accountID, mailboxID); err != nil {
 			return err
 		}
@@ -63,7 +61,7 @@ func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mail
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	if _, err := getMailboxByID(ctx, s.rdb, accountID, mailboxID); err != nil {
+	if _, err := getMailboxByID(ctx, s.rd(), accountID, mailboxID); err != nil {
 		return err
 	}
 	cols := []string{"uid", "modseq", "flags", "keywords"}
@@ -113,7 +111,7 @@ func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mail
 }
 
 func (s *Store) fetchRows(ctx context.Context, query string, args []any, fields mailstore.FetchFields) ([]*mailstore.Message, error) {
-	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	rows, err := s.rd().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
@@ -122,7 +120,9 @@ func (s *Store) fetchRows(ctx context.Context, query string, args []any, fields 
 	for rows.Next() {
 		m := &mailstore.Message{}
 		var bits, internal, save int64
-		var kws, env, body string
+		var kws string
+		// RawBytes: the cache looks up the JSON without copying it.
+		var env, body sql.RawBytes
 		dest := []any{&m.UID, &m.ModSeq, &bits, &kws}
 		if fields&mailstore.FetchInternalDate != 0 {
 			dest = append(dest, &internal)
@@ -148,16 +148,14 @@ func (s *Store) fetchRows(ctx context.Context, query string, args []any, fields 
 		m.Flags = decodeFlags(bits, kws)
 		m.InternalDate = fromNanos(internal)
 		m.SaveDate = fromNanos(save)
-		if env != "" {
-			m.Envelope = new(message.Envelope)
-			if err := json.Unmarshal([]byte(env), m.Envelope); err != nil {
-				return nil, fmt.Errorf("decode envelope of uid %d: %w", m.UID, err)
+		if len(env) != 0 {
+			if m.Envelope, err = s.decoded.Envelope(env); err != nil {
+				return nil, fmt.Errorf("uid %d: %w", m.UID, err)
 			}
 		}
-		if body != "" && body != "null" {
-			m.Body = new(message.Part)
-			if err := json.Unmarshal([]byte(body), m.Body); err != nil {
-				return nil, fmt.Errorf("decode body structure of uid %d: %w", m.UID, err)
+		if len(body) != 0 && string(body) != "null" {
+			if m.Body, err = s.decoded.Body(body); err != nil {
+				return nil, fmt.Errorf("uid %d: %w", m.UID, err)
 			}
 		}
 		out = append(out, m)

@@ -49,7 +49,7 @@ func (s *Store) HighestModSeq(ctx context.Context, accountID int64) (mailstore.M
 		return 0, err
 	}
 	var m mailstore.ModSeq
-	err := s.rdb.QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = ?`, accountID).Scan(&m)
+	err := s.rd().QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = ?`, accountID).Scan(&m)
 	if err != nil {
 		return 0, accountNotFound(err, fmt.Sprint("#", accountID))
 	}
@@ -59,7 +59,7 @@ func (s *Store) HighestModSeq(ctx context.Context, accountID int64) (mailstore.M
 // ListMailboxes lists the account's mailboxes by name.
 func (s *Store) ListMailboxes(ctx context.Context, accountID int64) ([]mailstore.Mailbox, error) {
 	var out []mailstore.Mailbox
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		var err error
 		out, err = listMailboxes(ctx, tx, accountID)
 		if err == nil && len(out) == 0 {
@@ -108,7 +108,7 @@ func (s *Store) GetMailbox(ctx context.Context, accountID int64, name string) (m
 	if err != nil {
 		return mailstore.Mailbox{}, fmt.Errorf("mailbox %q: %w", name, mailstore.ErrNoSuchMailbox)
 	}
-	return getMailbox(ctx, s.rdb, accountID, n)
+	return getMailbox(ctx, s.rd(), accountID, n)
 }
 
 func getMailbox(ctx context.Context, q querier, accountID int64, name string) (mailstore.Mailbox, error) {
@@ -132,7 +132,7 @@ func (s *Store) GetMailboxByID(ctx context.Context, accountID, id int64) (mailst
 	if err := s.checkOpen(); err != nil {
 		return mailstore.Mailbox{}, err
 	}
-	return getMailboxByID(ctx, s.rdb, accountID, id)
+	return getMailboxByID(ctx, s.rd(), accountID, id)
 }
 
 // MailboxBySpecialUse finds the (oldest) mailbox with that attribute.
@@ -144,7 +144,7 @@ func (s *Store) MailboxBySpecialUse(ctx context.Context, accountID int64, use st
 	if err != nil || u == "" {
 		return mailstore.Mailbox{}, fmt.Errorf("special use %q: %w", use, mailstore.ErrNoSuchMailbox)
 	}
-	m, err := scanMailbox(s.rdb.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes
+	m, err := scanMailbox(s.rd().QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes
 		WHERE account_id = ? AND special_use = ? AND deleted = 0 ORDER BY id LIMIT 1`, accountID, u))
 	if err != nil {
 		return m, mailboxNotFound(err, u)
@@ -405,7 +405,7 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 // Status counts a mailbox.
 func (s *Store) Status(ctx context.Context, accountID, mailboxID int64) (mailstore.MailboxStatus, error) {
 	var st mailstore.MailboxStatus
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		mb, err := getMailboxByID(ctx, tx, accountID, mailboxID)
 		if err != nil {
 			return err

@@ -84,7 +84,7 @@ func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.Que
 // ListQueue lists every entry by id.
 func (s *Store) ListQueue(ctx context.Context) ([]mailstore.QueueEntry, error) {
 	var out []mailstore.QueueEntry
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+queueCols+` FROM queue ORDER BY id`)
 		if err != nil {
 			return fmt.Errorf("list queue: %w", err)
@@ -114,7 +114,7 @@ func (s *Store) GetQueueEntry(ctx context.Context, id int64) (mailstore.QueueEnt
 	if err := s.checkOpen(); err != nil {
 		return mailstore.QueueEntry{}, err
 	}
-	e, err := scanQueue(s.rdb.QueryRowContext(ctx, `SELECT `+queueCols+` FROM queue WHERE id = ?`, id))
+	e, err := scanQueue(s.rd().QueryRowContext(ctx, `SELECT `+queueCols+` FROM queue WHERE id = ?`, id))
 	if err != nil {
 		return e, queueNotFound(err, id)
 	}

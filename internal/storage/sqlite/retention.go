@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -14,7 +13,7 @@ import (
 // first.
 func (s *Store) ListDeleted(ctx context.Context, accountID int64) ([]mailstore.DeletedMessage, error) {
 	var out []mailstore.DeletedMessage
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, account_id, mailbox_id, mailbox_name, uid, flags, keywords,
 			internal_date, expunged, size, hdr_from, hdr_subject, blob_id
 			FROM deleted_messages WHERE account_id = ? ORDER BY id`, accountID)

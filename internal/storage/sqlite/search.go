@@ -2,8 +2,8 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -34,7 +34,7 @@ func (s *Store) Search(ctx context.Context, accountID, mailboxID int64, key *mai
 		return nil, err
 	}
 	var out []mailstore.UID
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *rtx) error {
 		if _, err := getMailboxByID(ctx, tx, accountID, mailboxID); err != nil {
 			return err
 		}
@@ -128,7 +128,14 @@ func (q *searchQuery) key(k *mailstore.SearchKey, depth int) error {
 			not = "NOT "
 		}
 		if bit := systemBit(k.Flag); bit != 0 {
-			q.w(not+"(m.flags & ? <> 0)", bit)
+			// The bit is written as a literal in the shape of the partial
+			// indexes of migration 0006 (flags & 1 = 0, flags & 8 <> 0),
+			// so the planner can use them; bits are our constants.
+			cmp := " <> 0"
+			if k.Op == mailstore.SearchNoFlag {
+				cmp = " = 0"
+			}
+			q.w("(m.flags & " + strconv.FormatInt(bit, 10) + cmp + ")")
 		} else {
 			// Keywords are case-insensitive atoms (RFC 9051 section 2.3.2).
 			q.w(not+"(instr(' ' || lower(m.keywords) || ' ', ' ' || lower(?) || ' ') > 0)", k.Flag)

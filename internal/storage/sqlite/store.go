@@ -59,6 +59,8 @@ type Options struct {
 type Store struct {
 	wdb      *sql.DB // one connection: the writer goroutine's
 	rdb      *sql.DB // query_only pool
+	rstmts   *readStmts
+	decoded  mailstore.DecodeCache
 	notifier mailstore.Notifier
 	blobs    blobStore
 	stmts    *stmtCache // the writer goroutine's
@@ -162,6 +164,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
 		wdb:      wdb,
 		rdb:      rdb,
+		rstmts:   newReadStmts(rdb),
 		notifier: opts.Notifier,
 		blobs:    dbBlobs{},
 		stmts:    &stmtCache{db: wdb, stmts: map[string]*sql.Stmt{}, wanted: map[string]bool{}},
@@ -205,6 +208,7 @@ func (s *Store) Close() error {
 		close(s.quit)
 		<-s.done
 		s.pollWG.Wait()
+		s.rstmts.close()
 		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close())
 	})
 	return s.closeErr
@@ -217,7 +221,7 @@ func (s *Store) Watch(accountID int64) *mailstore.Watcher {
 
 // readTx runs fn in one read transaction: every query in it sees the same
 // snapshot of the database (WAL readers never block the writer).
-func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) readTx(ctx context.Context, fn func(tx *rtx) error) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
@@ -226,8 +230,11 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
-	return fn(tx)
+	return fn(&rtx{tx: tx, stmts: s.rstmts})
 }
+
+// rd is the reader pool for single queries, with cached statements.
+func (s *Store) rd() readDB { return readDB{db: s.rdb, stmts: s.rstmts} }
 
 func (s *Store) checkOpen() error {
 	select {
