@@ -11,10 +11,11 @@ import (
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
-// textCounts reports the full-text index's entries and FTS rows.
+// textCounts reports the full-text index's entries and their text rows,
+// indexed (blob_fts) or waiting (fts_pending).
 func textCounts(t testing.TB, s *Store) (entries, rows int) {
 	t.Helper()
-	if err := s.rdb.QueryRow(`SELECT (SELECT count(*) FROM blob_text), (SELECT count(*) FROM blob_fts)`).Scan(&entries, &rows); err != nil {
+	if err := s.rdb.QueryRow(`SELECT (SELECT count(*) FROM blob_text), (SELECT count(*) FROM blob_fts) + (SELECT count(*) FROM fts_pending)`).Scan(&entries, &rows); err != nil {
 		t.Fatal(err)
 	}
 	return entries, rows
@@ -22,15 +23,19 @@ func textCounts(t testing.TB, s *Store) (entries, rows int) {
 
 // checkText checks the per-blob index's invariants: every message row
 // names the entry of its own blob, every entry has its blob and exactly
-// one FTS row, and no FTS row is left without an entry.
+// one text row (indexed or pending), and no text row is left without an
+// entry.
 func checkText(t testing.TB, s *Store) {
 	t.Helper()
 	for _, c := range []struct{ what, query string }{
 		{"message rows without their blob's entry", `SELECT count(*) FROM messages m
 			WHERE NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.id = m.text_id AND t.blob_id = m.blob_id)`},
 		{"entries without a blob", `SELECT count(*) FROM blob_text t WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = t.blob_id)`},
-		{"entries without an FTS row", `SELECT count(*) FROM blob_text t WHERE NOT EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = t.id)`},
+		{"entries without a text row", `SELECT count(*) FROM blob_text t WHERE NOT EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = t.id)
+			AND NOT EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = t.id)`},
+		{"entries both indexed and pending", `SELECT count(*) FROM fts_pending p JOIN blob_fts f ON f.rowid = p.id`},
 		{"FTS rows without an entry", `SELECT count(*) FROM blob_fts f WHERE NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.id = f.rowid)`},
+		{"pending rows without an entry", `SELECT count(*) FROM fts_pending p WHERE NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.id = p.id)`},
 	} {
 		var n int
 		if err := s.rdb.QueryRow(c.query).Scan(&n); err != nil {

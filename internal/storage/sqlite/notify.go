@@ -122,6 +122,13 @@ func (s *Store) pollOthers(interval time.Duration) {
 				}
 				rows.Close()
 			}
+			if !first {
+				// Another process may have added text to index.
+				select {
+				case s.ftsKick <- struct{}{}:
+				default:
+				}
+			}
 			if qm, err := readQueueMark(ctx, conn); err == nil {
 				if !first && qm.news(lastQueue) {
 					s.notifier.Notify(mailstore.QueueWatchID, 0)

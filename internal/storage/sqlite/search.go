@@ -199,7 +199,8 @@ func (q *searchQuery) header(name, value string) {
 		q.w("roost_contains("+col+", ?)", value)
 		return
 	}
-	q.w("EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = m.text_id AND roost_header(f.header, ?, ?))", name, value)
+	q.w("(EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = m.text_id AND roost_header(f.header, ?, ?))"+
+		" OR EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = m.text_id AND roost_header(p.header, ?, ?)))", name, value, name, value)
 }
 
 // text renders BODY (col "body") or TEXT (col "": header and body).
@@ -220,12 +221,27 @@ func (q *searchQuery) text(col, value string) {
 		// (index messages_text), as row ids: the outer query checks them
 		// against the (mailbox_id, uid) index it walks, never reading a
 		// row that does not match.
-		q.w("m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT rowid FROM blob_fts WHERE blob_fts MATCH ?))", q.mailbox, phrase)
+		// Text not yet indexed (fts_pending, bounded by ftsBacklog) is
+		// matched directly, for the entries this mailbox uses.
+		q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT rowid FROM blob_fts WHERE blob_fts MATCH ?))", q.mailbox, phrase)
+		q.w(" OR m.text_id IN (SELECT p.id FROM fts_pending p WHERE EXISTS (SELECT 1 FROM messages x WHERE x.mailbox_id = ? AND x.text_id = p.id) AND ", q.mailbox)
+		q.textMatch("p", col, value)
+		q.w("))")
 		return
 	}
+	q.w("(EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = m.text_id AND ")
+	q.textMatch("f", col, value)
+	q.w(") OR EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = m.text_id AND ")
+	q.textMatch("p", col, value)
+	q.w("))")
+}
+
+// textMatch tests the text columns of table alias t (blob_fts or
+// fts_pending) for value: the body only (col "body") or header and body.
+func (q *searchQuery) textMatch(t, col, value string) {
 	if col != "" {
-		q.w("EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = m.text_id AND roost_contains(f.body, ?))", value)
+		q.w("roost_contains("+t+".body, ?)", value)
 		return
 	}
-	q.w("EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = m.text_id AND (roost_contains(f.header, ?) OR roost_contains(f.body, ?)))", value, value)
+	q.w("(roost_contains("+t+".header, ?) OR roost_contains("+t+".body, ?))", value, value)
 }

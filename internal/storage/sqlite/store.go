@@ -79,6 +79,14 @@ type Store struct {
 	// Counters for tests and metrics: requests waiting to be handed to
 	// the writer, batches committed, writes committed.
 	pending, batches, writes atomic.Int64
+	// ftsWaiting is about how many entries wait in fts_pending (exact for
+	// this process's writes; recounted when another process commits).
+	ftsWaiting atomic.Int64
+	// ftsKick asks the writer to recount fts_pending (the poller sends it
+	// when another process committed).
+	ftsKick chan struct{}
+	// ftsOff keeps text pending (tests of search over unindexed text).
+	ftsOff atomic.Bool
 }
 
 // WriteStats reports how many transactions the writer committed and how
@@ -171,6 +179,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		maxSize:  opts.MaxMessageSize,
 		maxBatch: opts.MaxBatch,
 		reqs:     make(chan *writeReq),
+		ftsKick:  make(chan struct{}, 1),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		notified: notified{m: map[int64]mailstore.ModSeq{}},
@@ -181,6 +190,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}
+	s.countPendingText()
 	go s.writer()
 	if opts.PollInterval >= 0 {
 		interval := opts.PollInterval

@@ -31,6 +31,9 @@ type wtx struct {
 	// fts is this request's full-text index work, applied at the end of
 	// the batch (see ftsOp).
 	fts []ftsOp
+	// ftsAdded counts the entries this request put in fts_pending
+	// (less those it dropped again).
+	ftsAdded int64
 	// texts caches blob -> full-text entry id for this request (a
 	// delivery to many recipients looks its blob's entry up once). It is
 	// per request, so a rolled-back request's entries die with it.
@@ -107,33 +110,21 @@ func (w *wtx) queryRow(query string, args ...any) *sql.Row {
 	return w.QueryRowContext(w.ctx, query, args...)
 }
 
-// ftsOp is one change to the full-text index. FTS5 writes its pending
-// index data out at every savepoint boundary; done per request, that would
-// flush (and later merge) one tiny segment per message. So requests log
-// their index work, and the writer applies the log of the requests that
-// succeeded, in order, once per batch, still inside the transaction.
+// ftsOp is the removal of an indexed entry from blob_fts. FTS5 writes
+// its pending index data out at every savepoint boundary; done per
+// request, that would flush one tiny segment per request. So requests log
+// their removals, and the writer applies the log of the requests that
+// succeeded, once per batch, still inside the transaction. (New entries
+// go to fts_pending instead: blobtext.go.)
 type ftsOp struct {
-	kind         byte // 'i' insert, 'd' delete
-	id           int64
-	header, body string
+	id int64
 }
 
-func (w *wtx) ftsInsert(id int64, header, body string) {
-	w.fts = append(w.fts, ftsOp{kind: 'i', id: id, header: header, body: body})
-}
-
-func (w *wtx) ftsDelete(id int64) { w.fts = append(w.fts, ftsOp{kind: 'd', id: id}) }
+func (w *wtx) ftsDelete(id int64) { w.fts = append(w.fts, ftsOp{id: id}) }
 
 func applyFTS(w *wtx, ops []ftsOp) error {
 	for _, op := range ops {
-		var err error
-		switch op.kind {
-		case 'i':
-			_, err = w.exec(`INSERT INTO blob_fts (rowid, header, body) VALUES (?, ?, ?)`, op.id, op.header, op.body)
-		case 'd':
-			_, err = w.exec(`DELETE FROM blob_fts WHERE rowid = ?`, op.id)
-		}
-		if err != nil {
+		if _, err := w.exec(`DELETE FROM blob_fts WHERE rowid = ?`, op.id); err != nil {
 			return fmt.Errorf("full-text index: %w", err)
 		}
 	}
@@ -189,11 +180,27 @@ func (s *Store) writer() {
 	batch := make([]*writeReq, 0, s.maxBatch)
 	for {
 		batch = batch[:0]
-		select {
-		case r := <-s.reqs:
-			batch = append(batch, r)
-		case <-s.quit:
-			return
+		if s.indexWhenIdle() {
+			// More text to index and nobody waiting: index the next
+			// chunk unless a request or a stop arrived meanwhile.
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			case <-s.quit:
+				return
+			default:
+				continue
+			}
+		} else {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			case <-s.ftsKick:
+				s.countPendingText()
+				continue
+			case <-s.quit:
+				return
+			}
 		}
 	fill:
 		for len(batch) < s.maxBatch {
@@ -225,6 +232,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 	now := time.Now()
 	ran := 0
 	var fts []ftsOp
+	var ftsAdded int64
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
@@ -248,6 +256,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		if errs[i] == nil {
 			ran++
 			fts = append(fts, w.fts...)
+			ftsAdded += w.ftsAdded
 			for a, m := range w.changed {
 				changed[a] = max(changed[a], m)
 			}
@@ -278,6 +287,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	s.batches.Add(1)
 	s.writes.Add(int64(ran))
+	s.ftsWaiting.Add(ftsAdded)
 	// Wake watchers before answering: once a write returns, its wake-ups
 	// have been delivered, so a watcher made after a write returned is
 	// never woken by that write (Notify does not block).
