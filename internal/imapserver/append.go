@@ -10,7 +10,8 @@ import (
 
 // cmdAppend: RFC 9051 section 6.3.12, RFC 3502 (MULTIAPPEND: all or none),
 // RFC 4315 section 3 (APPENDUID), RFC 3516 section 4.4 (literal8), RFC
-// 7889 (APPENDLIMIT).
+// 7889 section 4 (TOOBIG over the APPENDLIMIT), RFC 9208 section 4.3.1
+// (OVERQUOTA).
 func (s *session) cmdAppend(c *command) error {
 	a := c.args.(appendArgs)
 	name, err := s.mailboxName(a.mailbox)
@@ -25,10 +26,17 @@ func (s *session) cmdAppend(c *command) error {
 	if err != nil {
 		return err
 	}
+	// readCommand refused over-limit literals before reading them; this
+	// check sees the limit after the whole command arrived (a delivery may
+	// have used quota meanwhile).
+	limit, byQuota, err := s.appendLimit()
+	if err != nil {
+		return err
+	}
 	reqs := make([]mailstore.AppendRequest, 0, len(a.msgs))
 	for _, m := range a.msgs {
-		if int64(len(m.data)) > s.srv.cfg.AppendLimit {
-			return no("TOOBIG", "Message too big")
+		if int64(len(m.data)) > limit {
+			return tooBig(byQuota)
 		}
 		for _, f := range m.flags {
 			if f == `\*` {
@@ -41,6 +49,9 @@ func (s *session) cmdAppend(c *command) error {
 		}
 		reqs = append(reqs, mailstore.AppendRequest{MailboxID: mb.ID, Raw: m.data, Flags: mailstore.NormalizeFlags(m.flags), InternalDate: date})
 	}
+	// MULTIAPPEND messages that fit one by one but not together, and a
+	// message-count quota, fail in the store with ErrOverQuota: mapError
+	// answers NO [OVERQUOTA].
 	res, err := s.srv.store.Append(s.ctx(), s.acct.ID, reqs)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package imapserver
 import (
 	"encoding/base64"
 	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/roost-mail/roost/internal/auth"
@@ -22,9 +21,8 @@ func (s *session) capabilities() string {
 	b.WriteString("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE" +
 		" SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS CHILDREN ESEARCH SEARCHRES" +
 		" STATUS=SIZE MULTIAPPEND BINARY CONDSTORE QRESYNC OBJECTID SAVEDATE PREVIEW UTF8=ACCEPT")
-	// RFC 7889 section 2: APPENDLIMIT=n.
-	b.WriteString(" APPENDLIMIT=")
-	b.WriteString(strconv.FormatInt(s.srv.cfg.AppendLimit, 10))
+	b.WriteByte(' ')
+	b.WriteString(s.appendLimitCapability())
 	if s.state == stateNotAuth {
 		if s.srv.cfg.TLS != nil && !s.isTLS {
 			b.WriteString(" STARTTLS")
@@ -43,6 +41,12 @@ func (s *session) capabilities() string {
 }
 
 func (s *session) cmdCapability(c *command) error {
+	if s.state != stateNotAuth {
+		// The APPENDLIMIT form depends on the account's current quota.
+		if _, _, err := s.appendLimit(); err != nil {
+			return err
+		}
+	}
 	s.writef("* CAPABILITY %s\r\n", s.capabilities())
 	return nil
 }

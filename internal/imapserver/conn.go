@@ -318,8 +318,11 @@ func (s *session) mapError(err error) *respErr {
 	case errors.Is(err, mailstore.ErrInvalidName):
 		return no("CANNOT", "Invalid mailbox name")
 	case errors.Is(err, mailstore.ErrOverQuota):
+		// RFC 9208 section 4.3.1 (and RFC 9051 section 7.1): an APPEND,
+		// COPY or MOVE that would take the account over its quota.
 		return no("OVERQUOTA", "Quota exceeded")
 	case errors.Is(err, mailstore.ErrTooBig):
+		// RFC 7889 section 4: the store's own size limit.
 		return no("TOOBIG", "Message too big")
 	case errors.Is(err, mailstore.ErrNoSuchMessage):
 		return no("NONEXISTENT", "No such message")
@@ -436,6 +439,9 @@ func (s *session) readCommand() ([]byte, error) {
 	}()
 	var total int64
 	var err error
+	// An APPEND's limit, read from the store once per command.
+	var appendLimit int64
+	var appendKnown, byQuota bool
 	for lines := 0; ; lines++ {
 		start := len(buf)
 		buf, err = s.readLine(buf, s.srv.cfg.MaxLineBytes)
@@ -454,12 +460,21 @@ func (s *session) readCommand() ([]byte, error) {
 			return buf, nil
 		}
 		limit := s.srv.cfg.MaxLiteralBytes
+		bound := limit // for all of the command's literals together
 		isAppend := commandNameOf(buf) == "APPEND"
 		if isAppend {
-			limit = s.srv.cfg.AppendLimit
+			if !appendKnown {
+				appendLimit, byQuota = s.literalLimit()
+				appendKnown = true
+			}
+			limit = appendLimit
+			// The configured limit, not the quota's: a MULTIAPPEND that
+			// fits message by message but not in the quota gets the
+			// store's OVERQUOTA, not a cut-off command.
+			bound = max(bound, s.srv.cfg.AppendLimit)
 		}
 		total += n
-		if n > limit || total > 4*max(limit, s.srv.cfg.MaxLiteralBytes) {
+		if n > limit || total > 4*bound {
 			tag := tagOf(buf)
 			if !sync {
 				// The client sends the data regardless: swallow it and the
@@ -468,9 +483,13 @@ func (s *session) readCommand() ([]byte, error) {
 					return nil, err
 				}
 			}
-			// RFC 7889 section 4 / RFC 9051 section 7.1: TOOBIG.
+			// RFC 7889 section 4: TOOBIG, refused before the data of a
+			// synchronizing literal is sent (the data of a non-
+			// synchronizing one, RFC 7888, came anyway and was dropped).
 			if isAppend {
-				return nil, &respErr{tag: tag, kind: "NO", code: "TOOBIG", text: "Message too big"}
+				r := tooBig(byQuota && n > limit)
+				r.tag = tag
+				return nil, r
 			}
 			return nil, &respErr{tag: tag, kind: "BAD", code: "TOOBIG", text: "Literal too big"}
 		}

@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"strings"
 	"testing"
@@ -20,12 +21,17 @@ func FuzzSession(f *testing.F) {
 		"a SELECT INBOX (QRESYNC (1 1 1:* (1 1)))", "a MOVE 2 Trash", "a UID EXPUNGE 1:*",
 		"a CREATE \"&AMk-t\xc3\xa9/x\" (USE (\\Archive))", "a RENAME INBOX Old", "a ENABLE QRESYNC UTF8=ACCEPT",
 		"a APPEND INBOX (\\Seen) \" 1-Jan-2024 10:00:00 +0000\" ~(3+)", "a UNSELECT", "a STATUS Trash (MESSAGES)",
+		"a STATUS INBOX (APPENDLIMIT SIZE)", "a LIST \"\" * RETURN (STATUS (APPENDLIMIT))", "a CAPABILITY",
 	} {
 		f.Add(s)
 	}
 	env := newTestEnv(f, Config{LoginTimeout: 5 * time.Second})
 	for i := 1; i <= 3; i++ {
 		env.deliver(f, "alice@example.test", testMessage(i))
+	}
+	// A quota, so that APPENDLIMIT answers come from it (RFC 7889).
+	if err := env.store.SetQuota(context.Background(), "alice@example.test", 1<<20, 0); err != nil {
+		f.Fatalf("SetQuota: %v", err)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		up := strings.ToUpper(in)

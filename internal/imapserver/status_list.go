@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/roost-mail/roost/internal/mailstore"
@@ -41,6 +42,8 @@ func (s *session) cmdList(c *command) error {
 	}
 	retSubscribed := selSubscribed
 	var statusItems []string
+	var limit int64
+	var err error
 	for _, o := range a.retOpts {
 		switch o {
 		case "SUBSCRIBED":
@@ -51,6 +54,13 @@ func (s *session) cmdList(c *command) error {
 			statusItems = a.statusArgs
 			if err := checkStatusItems(statusItems); err != nil {
 				return err
+			}
+			if slices.Contains(statusItems, "APPENDLIMIT") {
+				// RFC 7889 section 3.2: LIST-STATUS answers APPENDLIMIT
+				// for each mailbox; one account, one limit.
+				if limit, _, err = s.appendLimit(); err != nil {
+					return err
+				}
 			}
 		default:
 			return bad("", "Unknown LIST return option "+o)
@@ -144,7 +154,7 @@ func (s *session) cmdList(c *command) error {
 			if err != nil {
 				return err
 			}
-			s.writeStatus(st, statusItems)
+			s.writeStatus(st, statusItems, limit)
 		}
 	}
 	return nil
@@ -180,11 +190,19 @@ func (s *session) cmdStatus(c *command) error {
 	if err != nil {
 		return err
 	}
-	s.writeStatus(st, a.items)
+	var limit int64
+	if slices.Contains(a.items, "APPENDLIMIT") {
+		if limit, _, err = s.appendLimit(); err != nil {
+			return err
+		}
+	}
+	s.writeStatus(st, a.items, limit)
 	return nil
 }
 
-func (s *session) writeStatus(st mailstore.MailboxStatus, items []string) {
+// writeStatus writes a STATUS response; limit is the APPENDLIMIT value,
+// used only when items asks for it.
+func (s *session) writeStatus(st mailstore.MailboxStatus, items []string, limit int64) {
 	b := s.appendMailbox([]byte("* STATUS "), st.Name)
 	b = append(b, " ("...)
 	for i, it := range items {
@@ -213,7 +231,11 @@ func (s *session) writeStatus(st mailstore.MailboxStatus, items []string) {
 			// RFC 3501 section 6.3.10; Roost has no \Recent.
 			b = append(b, '0')
 		case "APPENDLIMIT":
-			b = appendUint(b, uint64(s.srv.cfg.AppendLimit))
+			// RFC 7889 section 3.1 and 5: a number, or NIL for no limit;
+			// Roost always has one (AppendLimit bounds the memory an
+			// APPEND literal takes), so never NIL. 0 says no APPEND
+			// can succeed (a full quota).
+			b = appendUint(b, uint64(limit))
 		}
 	}
 	s.bw.Write(append(b, ")\r\n"...))

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/roost-mail/roost/internal/mailstore"
 )
@@ -17,8 +18,8 @@ import (
 //
 // A new entry's text waits in fts_pending, written in the request's own
 // transaction, until the writer indexes it into blob_fts (indexText):
-// when no request is waiting, or in chunks once the backlog passes
-// ftsBacklog. Search looks in both (search.go).
+// after ftsQuiet without a write, or between batches once the backlog
+// passes ftsBacklog; a chunk at a time. Search looks in both (search.go).
 
 // textID returns the index entry of p's blob, making it if the blob has
 // none yet. The entry's rows (blob_text, fts_pending) are written at
@@ -90,6 +91,10 @@ const (
 	// enough that FTS5 writes few, big segments; small enough that a
 	// request arriving meanwhile waits tens of milliseconds at most.
 	ftsChunk = 128
+	// ftsQuiet is how long the writer waits without a write before it
+	// indexes: indexing right after each write would add a commit (and
+	// an fsync) to every delivery of a light load.
+	ftsQuiet = 100 * time.Millisecond
 )
 
 // indexText moves up to limit entries from fts_pending into blob_fts in
@@ -141,19 +146,23 @@ func (s *Store) countPendingText() {
 	}
 }
 
-// indexWhenIdle runs between batches in the writer: with no request
-// waiting it indexes one chunk and reports more (the writer comes back
-// at once unless a request arrived); under load it indexes only past
-// ftsBacklog. A failure stops indexing until the next count (the text
-// stays searchable meanwhile).
-func (s *Store) indexWhenIdle() (more bool) {
-	waiting := s.ftsWaiting.Load()
-	if waiting <= 0 || s.ftsOff.Load() || (s.pending.Load() > 0 && waiting < ftsBacklog) {
-		return false
+// indexWhenQuiet indexes a chunk of waiting text; the writer calls it
+// after ftsQuiet without a write, and again after each further quiet
+// period until nothing waits. A failure stops indexing until the next
+// count (the text stays searchable meanwhile).
+func (s *Store) indexWhenQuiet() {
+	if n, err := s.indexText(ftsChunk); err != nil || n == 0 {
+		s.ftsWaiting.Store(0)
+	}
+}
+
+// indexOverBacklog runs after each batch: under a steady load the writer
+// is never quiet, so past ftsBacklog it indexes a chunk between batches.
+func (s *Store) indexOverBacklog() {
+	if s.ftsWaiting.Load() < ftsBacklog || s.ftsOff.Load() {
+		return
 	}
 	if n, err := s.indexText(ftsChunk); err != nil || n == 0 {
 		s.ftsWaiting.Store(0)
-		return false
 	}
-	return s.ftsWaiting.Load() > 0
 }

@@ -178,29 +178,28 @@ func (s *Store) writer() {
 	defer close(s.done)
 	defer s.stmts.close()
 	batch := make([]*writeReq, 0, s.maxBatch)
+	quiet := time.NewTimer(time.Hour)
+	defer quiet.Stop()
 	for {
 		batch = batch[:0]
-		if s.indexWhenIdle() {
-			// More text to index and nobody waiting: index the next
-			// chunk unless a request or a stop arrived meanwhile.
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			case <-s.quit:
-				return
-			default:
-				continue
-			}
-		} else {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			case <-s.ftsKick:
-				s.countPendingText()
-				continue
-			case <-s.quit:
-				return
-			}
+		// Text waiting to be indexed is indexed once no write has come
+		// for ftsQuiet, a chunk at a time (see indexWhenQuiet).
+		var idle <-chan time.Time
+		if s.ftsWaiting.Load() > 0 && !s.ftsOff.Load() {
+			quiet.Reset(ftsQuiet)
+			idle = quiet.C
+		}
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+		case <-idle:
+			s.indexWhenQuiet()
+			continue
+		case <-s.ftsKick:
+			s.countPendingText()
+			continue
+		case <-s.quit:
+			return
 		}
 	fill:
 		for len(batch) < s.maxBatch {
@@ -212,6 +211,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.runBatch(batch)
+		s.indexOverBacklog()
 	}
 }
 
