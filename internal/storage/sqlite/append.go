@@ -156,11 +156,11 @@ func (s *Store) insertMessage(w *wtx, mb *mailstore.Mailbox, p *prepared, flags 
 		return 0, err
 	}
 	sh := pd.SearchHeaders
-	_, err = w.exec(`INSERT INTO messages (account_id, mailbox_id, uid, modseq, createmodseq, flags, keywords,
+	_, err = w.exec(`INSERT INTO messages (id, account_id, mailbox_id, uid, modseq, createmodseq, flags, keywords,
 			internal_date, save_date, sent_day, size, line_size, blob_id, text_id, email_id, thread_id, message_id,
 			hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		mb.AccountID, mb.ID, uid, m, m, bits, kws,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rowID(mb.ID, uid), mb.AccountID, mb.ID, uid, m, m, bits, kws,
 		nanos(internal), nanos(w.now), dayNumber(sent), len(p.Raw), p.LineSize, p.BlobID, text, p.EmailID, p.ThreadID, sh.MessageID,
 		sh.From, sh.To, sh.Cc, sh.Bcc, sh.Subject, p.envelope, p.body, pd.Preview)
 	if err != nil {
@@ -327,4 +327,14 @@ func (s *Store) Deliver(ctx context.Context, d mailstore.Delivery) ([]mailstore.
 		return nil, err
 	}
 	return out, nil
+}
+
+// rowID is a message row's id: its mailbox in the high bits, its UID in
+// the low 32 (UIDs are 32-bit: RFC 9051 section 2.3.1.1). A rowid table
+// keeps rows in id order, so a mailbox's messages sit together in UID
+// order, the order every FETCH, SEARCH and EXPUNGE walks them: a read
+// after a commit (which empties each reader's page cache) loads a few
+// pages per mailbox instead of one page per message (migration 0008).
+func rowID(mailboxID int64, uid mailstore.UID) int64 {
+	return mailboxID<<32 | int64(uid)
 }
