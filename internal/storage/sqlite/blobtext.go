@@ -115,6 +115,7 @@ func (s *Store) indexText(limit int) (int64, error) {
 		return 0, fmt.Errorf("index text: commit: %w", err)
 	}
 	s.ftsWaiting.Add(-n)
+	s.kickCheckpoint()
 	return n, nil
 }
 

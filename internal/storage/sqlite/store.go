@@ -59,6 +59,8 @@ type Options struct {
 type Store struct {
 	wdb      *sql.DB // one connection: the writer goroutine's
 	rdb      *sql.DB // query_only pool
+	cdb      *sql.DB // one connection: the checkpointer's
+	ckptKick chan struct{}
 	rstmts   *readStmts
 	decoded  mailstore.DecodeCache
 	notifier mailstore.Notifier
@@ -123,6 +125,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	// hot); a WAL grown by a burst is cut back after checkpoints.
 	wq.Add("_pragma", "cache_size(-32768)")
 	wq.Add("_pragma", "journal_size_limit(67108864)")
+	// Checkpoints run on their own connection (checkpoint.go), not in
+	// the writer's commits.
+	wq.Add("_pragma", "wal_autocheckpoint(0)")
 	// Every request runs in a SAVEPOINT, so the first change of each page
 	// in a request copies the page to the sub-journal. That is a temporary
 	// file once it passes 64 KiB, and a batch of deliveries wrote it
@@ -148,12 +153,25 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite store %s: %w", dir, err)
 	}
 
+	cq := cloneValues(common)
+	cq.Add("_pragma", "synchronous(FULL)")
+	cdb, err := sql.Open("sqlite", "file:"+path+"?"+cq.Encode())
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite store: open checkpointer: %w", err)
+	}
+	cdb.SetMaxOpenConns(1)
+	cdb.SetMaxIdleConns(1)
+	cdb.SetConnMaxLifetime(0)
+	cdb.SetConnMaxIdleTime(0)
+
 	rq := cloneValues(common)
 	rq.Add("_pragma", "query_only(1)")
 	rq.Add("_pragma", "cache_size(-8192)")
 	rdb, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
 	if err != nil {
 		wdb.Close()
+		cdb.Close()
 		return nil, fmt.Errorf("sqlite store: open readers: %w", err)
 	}
 	n := opts.Readers
@@ -165,6 +183,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	rdb.SetMaxIdleConns(n + 1)
 	if err := rdb.PingContext(ctx); err != nil {
 		wdb.Close()
+		cdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("sqlite store: open readers: %w", err)
 	}
@@ -172,6 +191,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
 		wdb:      wdb,
 		rdb:      rdb,
+		cdb:      cdb,
+		ckptKick: make(chan struct{}, 1),
 		rstmts:   newReadStmts(rdb),
 		notifier: opts.Notifier,
 		blobs:    dbBlobs{},
@@ -192,6 +213,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.countPendingText()
 	go s.writer()
+	s.pollWG.Add(1)
+	go s.checkpointer()
 	if opts.PollInterval >= 0 {
 		interval := opts.PollInterval
 		if interval == 0 {
@@ -219,7 +242,7 @@ func (s *Store) Close() error {
 		<-s.done
 		s.pollWG.Wait()
 		s.rstmts.close()
-		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close())
+		s.closeErr = errors.Join(s.rdb.Close(), s.cdb.Close(), s.wdb.Close())
 	})
 	return s.closeErr
 }

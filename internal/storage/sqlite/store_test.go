@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -401,15 +402,14 @@ func TestPragmas(t *testing.T) {
 		{"writer", "synchronous", "2"}, // FULL
 		{"writer", "foreign_keys", "1"},
 		{"writer", "busy_timeout", "10000"},
-		{"writer", "temp_store", "2"}, // MEMORY: savepoint sub-journals
+		{"writer", "temp_store", "2"},         // MEMORY: savepoint sub-journals
+		{"writer", "wal_autocheckpoint", "0"}, // checkpoint.go
+		{"checkpointer", "synchronous", "2"},
 
 		{"reader", "query_only", "1"},
 		{"reader", "busy_timeout", "10000"},
 	} {
-		db := s.wdb
-		if c.db == "reader" {
-			db = s.rdb
-		}
+		db := map[string]*sql.DB{"writer": s.wdb, "reader": s.rdb, "checkpointer": s.cdb}[c.db]
 		var got string
 		if err := db.QueryRow("PRAGMA " + c.name).Scan(&got); err != nil || got != c.want {
 			t.Errorf("%s PRAGMA %s = %q, %v; want %q", c.db, c.name, got, err, c.want)

@@ -287,6 +287,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	s.batches.Add(1)
 	s.writes.Add(int64(ran))
+	s.kickCheckpoint()
 	s.ftsWaiting.Add(ftsAdded)
 	// Wake watchers before answering: once a write returns, its wake-ups
 	// have been delivered, so a watcher made after a write returned is
