@@ -56,6 +56,11 @@ func (s *session) readChanges() error {
 		// it has applied already: one look at the account's modseq tells
 		// whether anyone else wrote since.
 		sel.selfApplied = false
+		// Wake-ups name the modseq they are for: when none names one
+		// past what this session applied, there is nothing to read.
+		if latest, known := sel.watcher.Latest(); known && latest <= sel.seen {
+			return nil
+		}
 		cur, err := s.srv.store.HighestModSeq(s.ctx(), s.acct.ID)
 		if err != nil {
 			return err

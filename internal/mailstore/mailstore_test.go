@@ -178,3 +178,33 @@ func FuzzMailboxName(f *testing.F) {
 		_ = MatchPattern(pattern, n) // must not panic or hang
 	})
 }
+
+// TestWatcherLatest: a watcher keeps the highest modseq its wake-ups
+// named, and a wake-up naming none makes it unknown for good.
+func TestWatcherLatest(t *testing.T) {
+	h := NewHub()
+	w := h.Watch(7)
+	defer w.Close()
+	if m, known := w.Latest(); m != 0 || !known {
+		t.Fatalf("fresh watcher: Latest = %d, %v; want 0, true", m, known)
+	}
+	h.Notify(7, 5)
+	h.Notify(7, 3)
+	h.Notify(8, 9) // another account
+	<-w.C
+	if m, known := w.Latest(); m != 5 || !known {
+		t.Fatalf("after 5, 3: Latest = %d, %v; want 5, true", m, known)
+	}
+	h.NotifyAll()
+	<-w.C
+	if _, known := w.Latest(); known {
+		t.Fatal("after NotifyAll: Latest still known")
+	}
+	w2 := h.Watch(7)
+	defer w2.Close()
+	h.Notify(7, 0)
+	<-w2.C
+	if _, known := w2.Latest(); known {
+		t.Fatal("after a wake-up without modseq: Latest still known")
+	}
+}

@@ -1,6 +1,9 @@
 package mailstore
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Notifier carries wake-ups: "account A has changes up to modseq M". It
 // never carries the changes themselves; a woken session reads the change
@@ -27,6 +30,32 @@ type Watcher struct {
 	c         chan struct{}
 	hub       *Hub
 	accountID int64
+	// latest is the highest modseq a wake-up named; unknown is set by a
+	// wake-up that named none (NotifyAll, a notifier without modseqs).
+	latest  atomic.Uint64
+	unknown atomic.Bool
+}
+
+// Latest reports the highest modseq any wake-up of this watcher named so
+// far, with known false when some wake-up named none. A session that has
+// itself applied every change up to Latest need not read the feed: the
+// wake-up was for its own write. Values are set before C is signalled.
+func (w *Watcher) Latest() (m ModSeq, known bool) {
+	return ModSeq(w.latest.Load()), !w.unknown.Load()
+}
+
+// saw records what a wake-up names, before it is signalled.
+func (w *Watcher) saw(m ModSeq) {
+	if m == 0 {
+		w.unknown.Store(true)
+		return
+	}
+	for {
+		cur := w.latest.Load()
+		if uint64(m) <= cur || w.latest.CompareAndSwap(cur, uint64(m)) {
+			return
+		}
+	}
 }
 
 // Close ends the subscription. Safe to call more than once.
@@ -75,11 +104,13 @@ func (h *Hub) remove(w *Watcher) {
 	}
 }
 
-// Notify wakes every watcher of the account without blocking.
-func (h *Hub) Notify(accountID int64, _ ModSeq) {
+// Notify wakes every watcher of the account without blocking; modseq 0
+// means "some change, modseq unknown".
+func (h *Hub) Notify(accountID int64, modseq ModSeq) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for w := range h.watchers[accountID] {
+		w.saw(modseq)
 		select {
 		case w.c <- struct{}{}:
 		default: // already pending: coalesced
@@ -94,6 +125,7 @@ func (h *Hub) NotifyAll() {
 	defer h.mu.Unlock()
 	for _, set := range h.watchers {
 		for w := range set {
+			w.saw(0)
 			select {
 			case w.c <- struct{}{}:
 			default:

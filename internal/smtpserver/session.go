@@ -98,25 +98,32 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err != nil {
 		return errBadAddress
 	}
-	served, err := ss.servedDomain(ctx, delivery.Domain(addr))
-	if err != nil {
-		return reply(ss.s.log, err)
-	}
-	if !served {
-		// RFC 5321 section 3.6.2 and 7.1: relay only for authenticated
-		// submitters; an MX serves its own domains only.
-		if !ss.s.cfg.Submission || ss.account == nil || ss.s.queue == nil {
-			return errRelayDenied
-		}
-		ss.remote = append(ss.remote, addr)
+	// Accounts and aliases exist only in served domains, so an address
+	// that resolves is local; the domain list is read only for one that
+	// does not (an unknown user, or another domain).
+	acct, err := ss.s.deliver.Resolve(ctx, addr)
+	if err == nil {
+		ss.local = append(ss.local, addr)
+		ss.accounts = append(ss.accounts, acct.ID)
 		return nil
 	}
-	acct, err := ss.s.deliver.Resolve(ctx, addr)
-	if err != nil {
+	if !errors.Is(err, mailstore.ErrNoSuchAccount) {
 		return reply(ss.s.log, err)
 	}
-	ss.local = append(ss.local, addr)
-	ss.accounts = append(ss.accounts, acct.ID)
+	served, serr := ss.servedDomain(ctx, delivery.Domain(addr))
+	if serr != nil {
+		return reply(ss.s.log, serr)
+	}
+	if served {
+		// RFC 5321 section 3.6.2 / 4.2.2: 550 for a mailbox we do not have.
+		return reply(ss.s.log, err)
+	}
+	// RFC 5321 section 3.6.2 and 7.1: relay only for authenticated
+	// submitters; an MX serves its own domains only.
+	if !ss.s.cfg.Submission || ss.account == nil || ss.s.queue == nil {
+		return errRelayDenied
+	}
+	ss.remote = append(ss.remote, addr)
 	return nil
 }
 

@@ -37,7 +37,7 @@ func (s *Store) notify(account int64, m mailstore.ModSeq) {
 // wakeQueue asks for a wake-up of the queue workers (mailstore.QueueWatchID)
 // once this request commits. It rides on the request's changed set, which
 // the writer turns into Notify calls after the commit; the queue key has no
-// modseq, so it is entered as 0 (Hub ignores the value).
+// modseq, so it is entered as 0 ("unknown" to a Watcher).
 func (w *wtx) wakeQueue() {
 	if _, ok := w.changed[mailstore.QueueWatchID]; !ok {
 		w.changed[mailstore.QueueWatchID] = 0
