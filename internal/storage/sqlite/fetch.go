@@ -61,9 +61,6 @@ func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mail
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	if _, err := getMailboxByID(ctx, s.rd(), accountID, mailboxID); err != nil {
-		return err
-	}
 	cols := []string{"uid", "modseq", "flags", "keywords"}
 	if fields&mailstore.FetchInternalDate != 0 {
 		cols = append(cols, "internal_date")
@@ -84,14 +81,23 @@ func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mail
 		cols = append(cols, "email_id", "thread_id", "blob_id", "save_date")
 	}
 	cond, cargs, exact := uidCond("uid", uids)
+	// The mailbox check rides in the query (SQLite evaluates the
+	// uncorrelated EXISTS once); only an empty answer needs a second
+	// look, to tell "no such mailbox" from "no such messages".
 	query := `SELECT ` + strings.Join(cols, ", ") + ` FROM messages WHERE mailbox_id = ? AND ` + cond +
-		` AND modseq > ? AND uid > ? ORDER BY uid LIMIT ?`
+		` AND modseq > ? AND uid > ?
+		AND EXISTS (SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ? AND deleted = 0)
+		ORDER BY uid LIMIT ?`
 	var after mailstore.UID
-	for {
+	for first := true; ; first = false {
 		args := append([]any{mailboxID}, cargs...)
-		args = append(args, int64(changedSince), int64(after), fetchChunk)
+		args = append(args, int64(changedSince), int64(after), mailboxID, accountID, fetchChunk)
 		batch, err := s.fetchRows(ctx, query, args, fields)
 		if err != nil {
+			return err
+		}
+		if first && len(batch) == 0 {
+			_, err := getMailboxByID(ctx, s.rd(), accountID, mailboxID)
 			return err
 		}
 		for _, m := range batch {
