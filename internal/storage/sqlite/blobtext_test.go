@@ -12,10 +12,12 @@ import (
 )
 
 // textCounts reports the full-text index's entries and their text rows,
-// indexed (blob_fts) or waiting (fts_pending).
+// indexed (fts.blob_fts) or waiting (fts_pending), once the indexer has
+// caught up: while it works an entry may briefly be in both.
 func textCounts(t testing.TB, s *Store) (entries, rows int) {
 	t.Helper()
-	if err := s.rdb.QueryRow(`SELECT (SELECT count(*) FROM blob_text), (SELECT count(*) FROM blob_fts) + (SELECT count(*) FROM fts_pending)`).Scan(&entries, &rows); err != nil {
+	waitIndexed(t, s)
+	if err := s.rdb.QueryRow(`SELECT (SELECT count(*) FROM blob_text), (SELECT count(*) FROM fts.blob_fts) + (SELECT count(*) FROM fts_pending)`).Scan(&entries, &rows); err != nil {
 		t.Fatal(err)
 	}
 	return entries, rows
@@ -27,14 +29,16 @@ func textCounts(t testing.TB, s *Store) (entries, rows int) {
 // entry.
 func checkText(t testing.TB, s *Store) {
 	t.Helper()
+	waitIndexed(t, s)
 	for _, c := range []struct{ what, query string }{
 		{"message rows without their blob's entry", `SELECT count(*) FROM messages m
 			WHERE NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.id = m.text_id AND t.blob_id = m.blob_id)`},
 		{"entries without a blob", `SELECT count(*) FROM blob_text t WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = t.blob_id)`},
-		{"entries without a text row", `SELECT count(*) FROM blob_text t WHERE NOT EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = t.id)
+		{"entries without a text row", `SELECT count(*) FROM blob_text t WHERE NOT EXISTS (SELECT 1 FROM fts.blob_fts f WHERE f.rowid = t.id)
 			AND NOT EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = t.id)`},
-		{"entries both indexed and pending", `SELECT count(*) FROM fts_pending p JOIN blob_fts f ON f.rowid = p.id`},
-		{"FTS rows without an entry", `SELECT count(*) FROM blob_fts f WHERE NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.id = f.rowid)`},
+		{"entries both indexed and pending", `SELECT count(*) FROM fts_pending p JOIN fts.blob_fts f ON f.rowid = p.id`},
+		{"FTS rows without an entry", `SELECT count(*) FROM fts.blob_fts f WHERE NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.id = f.rowid)`},
+		{"dropped ids still listed", `SELECT count(*) FROM fts_dropped`},
 		{"pending rows without an entry", `SELECT count(*) FROM fts_pending p WHERE NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.id = p.id)`},
 	} {
 		var n int

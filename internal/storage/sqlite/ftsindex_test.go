@@ -9,6 +9,30 @@ import (
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
+// waitIndexed waits until the indexer has nothing left to do (unless the
+// test turned it off): no pending text, no dropped id.
+func waitIndexed(t testing.TB, s *Store) {
+	t.Helper()
+	if s.ftsOff.Load() {
+		return
+	}
+	s.kickIndexer()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := s.rdb.QueryRow(`SELECT (SELECT count(*) FROM fts_pending) + (SELECT count(*) FROM fts_dropped)`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pending texts and dropped ids after 10s", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // pendingTexts counts the text rows waiting for the indexer.
 func pendingTexts(t testing.TB, s *Store) int {
 	t.Helper()
@@ -70,17 +94,12 @@ func TestTextSearchPendingThenIndexed(t *testing.T) {
 	}
 	check("pending, after a purge")
 
-	// The indexer runs when the writer is idle: wake it with a write.
+	// Turned on, the indexer moves the text into the index file.
 	s.ftsOff.Store(false)
-	if _, err := s.CreateMailbox(ctx, a.ID, "Poke", ""); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for pendingTexts(t, s) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d texts still pending after 10s of an idle writer", pendingTexts(t, s))
-		}
-		time.Sleep(10 * time.Millisecond)
+	waitIndexed(t, s)
+	var indexed int
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM fts.blob_fts`).Scan(&indexed); err != nil || indexed != 2 {
+		t.Fatalf("%d rows in the index file, %v; want 2", indexed, err)
 	}
 	if e, r := textCounts(t, s); e != 2 || r != 2 {
 		t.Fatalf("after indexing: %d entries, %d text rows; want 2, 2", e, r)
@@ -88,8 +107,8 @@ func TestTextSearchPendingThenIndexed(t *testing.T) {
 	check("indexed")
 }
 
-// TestTextIndexChunks: indexText takes the oldest entries first, a chunk
-// at a time, and the backlog counter follows.
+// TestTextIndexChunks: indexChunk takes the oldest entries first, a
+// chunk at a time, and removes an indexed entry that was dropped since.
 func TestTextIndexChunks(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t)
@@ -103,23 +122,14 @@ func TestTextIndexChunks(t *testing.T) {
 	if _, err := s.Append(ctx, a.ID, reqs); err != nil {
 		t.Fatal(err)
 	}
-	if w := s.ftsWaiting.Load(); w != 5 {
-		t.Fatalf("backlog %d after 5 new texts, want 5", w)
-	}
-	// The writer's own indexing is off; move three entries in a request
-	// of its batch (moveText is what indexText runs in its transaction).
-	var moved int64
-	if err := s.update(ctx, func(w *wtx) (err error) {
-		moved, err = moveText(w, 3)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if moved != 3 || pendingTexts(t, s) != 2 {
-		t.Fatalf("moved %d, %d pending; want 3, 2", moved, pendingTexts(t, s))
+	// The indexer goroutine is off; calling indexChunk from here stands
+	// in for it.
+	n, err := s.indexChunk(3)
+	if err != nil || n != 3 || pendingTexts(t, s) != 2 {
+		t.Fatalf("indexChunk(3) = %d, %v with %d pending; want 3, nil, 2", n, err, pendingTexts(t, s))
 	}
 	var oldestPending int64
-	if err := s.rdb.QueryRow(`SELECT min(p.id) > (SELECT max(rowid) FROM blob_fts) FROM fts_pending p`).Scan(&oldestPending); err != nil || oldestPending != 1 {
+	if err := s.rdb.QueryRow(`SELECT min(p.id) > (SELECT max(rowid) FROM fts.blob_fts) FROM fts_pending p`).Scan(&oldestPending); err != nil || oldestPending != 1 {
 		t.Fatalf("indexed entries are not the oldest: %v, %v", oldestPending, err)
 	}
 	for i := range 5 {
@@ -128,5 +138,24 @@ func TestTextIndexChunks(t *testing.T) {
 			t.Errorf("search %q = %v, want [%d]", k.Value, got, i+1)
 		}
 	}
+	// Expunge and purge an indexed message: its entry is listed as
+	// dropped, and the next chunk takes it out of the index file.
+	if _, _, err := s.Expunge(ctx, a.ID, in.ID, mailstore.UIDSetOf(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Purge(ctx, time.Now().Add(time.Hour), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	var dropped int
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM fts_dropped`).Scan(&dropped); err != nil || dropped != 1 {
+		t.Fatalf("%d dropped ids, %v; want 1", dropped, err)
+	}
+	if n, err := s.indexChunk(10); err != nil || n != 2 {
+		t.Fatalf("indexChunk(10) = %d, %v; want 2", n, err)
+	}
+	s.ftsOff.Store(false)
 	checkText(t, s)
+	if e, r := textCounts(t, s); e != 4 || r != 4 {
+		t.Fatalf("after the purge: %d entries, %d text rows; want 4, 4", e, r)
+	}
 }

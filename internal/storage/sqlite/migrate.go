@@ -4,13 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/roost-mail/roost/internal/mailstore"
+
+	sqlite "modernc.org/sqlite"
 )
 
 // Migrations are numbered SQL files (migrations/NNNN_name.sql). The
@@ -106,6 +110,28 @@ func loadMigrations() ([]migration, error) {
 		}
 	}
 	return out, nil
+}
+
+// migrateRetrying runs migrate, retrying for up to wait while SQLite
+// answers SQLITE_BUSY without waiting: two processes opening a new
+// database at the same moment race to switch it to WAL mode, and the
+// loser's first read fails at once instead of going through busy_timeout
+// (TestTwoStoresOneDir caught it about once in ten runs).
+func migrateRetrying(ctx context.Context, db *sql.DB, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := migrate(ctx, db)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// isBusy reports SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == 5
 }
 
 // migrate applies the missing migrations, each in its own transaction.

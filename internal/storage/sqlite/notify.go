@@ -124,10 +124,7 @@ func (s *Store) pollOthers(interval time.Duration) {
 			}
 			if !first {
 				// Another process may have added text to index.
-				select {
-				case s.ftsKick <- struct{}{}:
-				default:
-				}
+				s.kickIndexer()
 			}
 			if qm, err := readQueueMark(ctx, conn); err == nil {
 				if !first && qm.news(lastQueue) {

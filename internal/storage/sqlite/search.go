@@ -199,7 +199,7 @@ func (q *searchQuery) header(name, value string) {
 		q.w("roost_contains("+col+", ?)", value)
 		return
 	}
-	q.w("(EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = m.text_id AND roost_header(f.header, ?, ?))"+
+	q.w("(EXISTS (SELECT 1 FROM fts.blob_fts f WHERE f.rowid = m.text_id AND roost_header(f.header, ?, ?))"+
 		" OR EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = m.text_id AND roost_header(p.header, ?, ?)))", name, value, name, value)
 }
 
@@ -223,13 +223,13 @@ func (q *searchQuery) text(col, value string) {
 		// row that does not match.
 		// Text not yet indexed (fts_pending, bounded by ftsBacklog) is
 		// matched directly, for the entries this mailbox uses.
-		q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT rowid FROM blob_fts WHERE blob_fts MATCH ?))", q.mailbox, phrase)
+		q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT rowid FROM fts.blob_fts WHERE blob_fts MATCH ?))", q.mailbox, phrase)
 		q.w(" OR m.text_id IN (SELECT p.id FROM fts_pending p WHERE EXISTS (SELECT 1 FROM messages x WHERE x.mailbox_id = ? AND x.text_id = p.id) AND ", q.mailbox)
 		q.textMatch("p", col, value)
 		q.w("))")
 		return
 	}
-	q.w("(EXISTS (SELECT 1 FROM blob_fts f WHERE f.rowid = m.text_id AND ")
+	q.w("(EXISTS (SELECT 1 FROM fts.blob_fts f WHERE f.rowid = m.text_id AND ")
 	q.textMatch("f", col, value)
 	q.w(") OR EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = m.text_id AND ")
 	q.textMatch("p", col, value)

@@ -60,6 +60,7 @@ type Store struct {
 	wdb      *sql.DB // one connection: the writer goroutine's
 	rdb      *sql.DB // query_only pool
 	cdb      *sql.DB // one connection: the checkpointer's
+	fdb      *sql.DB // one connection to FTSFile: the indexer's
 	ckptKick chan struct{}
 	rstmts   *readStmts
 	decoded  mailstore.DecodeCache
@@ -81,11 +82,8 @@ type Store struct {
 	// Counters for tests and metrics: requests waiting to be handed to
 	// the writer, batches committed, writes committed.
 	pending, batches, writes atomic.Int64
-	// ftsWaiting is about how many entries wait in fts_pending (exact for
-	// this process's writes; recounted when another process commits).
-	ftsWaiting atomic.Int64
-	// ftsKick asks the writer to recount fts_pending (the poller sends it
-	// when another process committed).
+	// ftsKick wakes the indexer (ftsdb.go): after a commit that added
+	// text, and when another process committed.
 	ftsKick chan struct{}
 	// ftsOff keeps text pending (tests of search over unindexed text).
 	ftsOff atomic.Bool
@@ -148,7 +146,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	wdb.SetConnMaxIdleTime(0)
 
 	ctx := context.Background()
-	if err := migrate(ctx, wdb); err != nil {
+	if err := migrateRetrying(ctx, wdb, busy); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", dir, err)
 	}
@@ -165,15 +163,24 @@ func Open(dir string, opts Options) (*Store, error) {
 	cdb.SetConnMaxLifetime(0)
 	cdb.SetConnMaxIdleTime(0)
 
-	rq := cloneValues(common)
-	rq.Add("_pragma", "query_only(1)")
-	rq.Add("_pragma", "cache_size(-8192)")
-	rdb, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	fdb, err := openFTS(dir, common, busy)
 	if err != nil {
 		wdb.Close()
 		cdb.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", dir, err)
+	}
+
+	rq := cloneValues(common)
+	rq.Add("_pragma", "query_only(1)")
+	rq.Add("_pragma", "cache_size(-8192)")
+	rc, err := newAttachConnector("file:"+path+"?"+rq.Encode(), filepath.Join(dir, FTSFile))
+	if err != nil {
+		wdb.Close()
+		cdb.Close()
+		fdb.Close()
 		return nil, fmt.Errorf("sqlite store: open readers: %w", err)
 	}
+	rdb := sql.OpenDB(rc)
 	n := opts.Readers
 	if n <= 0 {
 		n = max(4, 2*runtime.GOMAXPROCS(0))
@@ -184,6 +191,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := rdb.PingContext(ctx); err != nil {
 		wdb.Close()
 		cdb.Close()
+		fdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("sqlite store: open readers: %w", err)
 	}
@@ -192,6 +200,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		wdb:      wdb,
 		rdb:      rdb,
 		cdb:      cdb,
+		fdb:      fdb,
 		ckptKick: make(chan struct{}, 1),
 		rstmts:   newReadStmts(rdb),
 		notifier: opts.Notifier,
@@ -211,10 +220,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}
-	s.countPendingText()
 	go s.writer()
-	s.pollWG.Add(1)
+	s.pollWG.Add(2)
 	go s.checkpointer()
+	go s.indexer()
+	// Text left pending by an earlier run or another process.
+	s.kickIndexer()
 	if opts.PollInterval >= 0 {
 		interval := opts.PollInterval
 		if interval == 0 {
@@ -242,7 +253,7 @@ func (s *Store) Close() error {
 		<-s.done
 		s.pollWG.Wait()
 		s.rstmts.close()
-		s.closeErr = errors.Join(s.rdb.Close(), s.cdb.Close(), s.wdb.Close())
+		s.closeErr = errors.Join(s.rdb.Close(), s.cdb.Close(), s.fdb.Close(), s.wdb.Close())
 	})
 	return s.closeErr
 }

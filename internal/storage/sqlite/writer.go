@@ -28,12 +28,9 @@ type wtx struct {
 	// changed holds, per account, the highest modseq this request took:
 	// the wake-ups to send once the batch commits.
 	changed map[int64]mailstore.ModSeq
-	// fts is this request's full-text index work, applied at the end of
-	// the batch (see ftsOp).
-	fts []ftsOp
-	// ftsAdded counts the entries this request put in fts_pending
-	// (less those it dropped again).
-	ftsAdded int64
+	// textAdded: this request put text in fts_pending (the indexer is
+	// woken after the commit).
+	textAdded bool
 	// texts caches blob -> full-text entry id for this request (a
 	// delivery to many recipients looks its blob's entry up once). It is
 	// per request, so a rolled-back request's entries die with it.
@@ -110,27 +107,6 @@ func (w *wtx) queryRow(query string, args ...any) *sql.Row {
 	return w.QueryRowContext(w.ctx, query, args...)
 }
 
-// ftsOp is the removal of an indexed entry from blob_fts. FTS5 writes
-// its pending index data out at every savepoint boundary; done per
-// request, that would flush one tiny segment per request. So requests log
-// their removals, and the writer applies the log of the requests that
-// succeeded, once per batch, still inside the transaction. (New entries
-// go to fts_pending instead: blobtext.go.)
-type ftsOp struct {
-	id int64
-}
-
-func (w *wtx) ftsDelete(id int64) { w.fts = append(w.fts, ftsOp{id: id}) }
-
-func applyFTS(w *wtx, ops []ftsOp) error {
-	for _, op := range ops {
-		if _, err := w.exec(`DELETE FROM blob_fts WHERE rowid = ?`, op.id); err != nil {
-			return fmt.Errorf("full-text index: %w", err)
-		}
-	}
-	return nil
-}
-
 // nextModSeq takes the account's next modseq. Every change of an account
 // takes one (RFC 7162 section 3.1: a strictly increasing value per change).
 func (w *wtx) nextModSeq(accountID int64) (mailstore.ModSeq, error) {
@@ -178,26 +154,11 @@ func (s *Store) writer() {
 	defer close(s.done)
 	defer s.stmts.close()
 	batch := make([]*writeReq, 0, s.maxBatch)
-	quiet := time.NewTimer(time.Hour)
-	defer quiet.Stop()
 	for {
 		batch = batch[:0]
-		// Text waiting to be indexed is indexed once no write has come
-		// for ftsQuiet, a chunk at a time (see indexWhenQuiet).
-		var idle <-chan time.Time
-		if s.ftsWaiting.Load() > 0 && !s.ftsOff.Load() {
-			quiet.Reset(ftsQuiet)
-			idle = quiet.C
-		}
 		select {
 		case r := <-s.reqs:
 			batch = append(batch, r)
-		case <-idle:
-			s.indexWhenQuiet()
-			continue
-		case <-s.ftsKick:
-			s.countPendingText()
-			continue
 		case <-s.quit:
 			return
 		}
@@ -211,7 +172,6 @@ func (s *Store) writer() {
 			}
 		}
 		s.runBatch(batch)
-		s.indexOverBacklog()
 	}
 }
 
@@ -231,8 +191,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 	defer s.stmts.prepare(ctx)
 	now := time.Now()
 	ran := 0
-	var fts []ftsOp
-	var ftsAdded int64
+	var textAdded bool
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
@@ -255,8 +214,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		if errs[i] == nil {
 			ran++
-			fts = append(fts, w.fts...)
-			ftsAdded += w.ftsAdded
+			textAdded = textAdded || w.textAdded
 			for a, m := range w.changed {
 				changed[a] = max(changed[a], m)
 			}
@@ -269,13 +227,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		return
 	}
-	err = applyFTS(&wtx{tx: tx, ctx: ctx, now: now, stmts: s.stmts}, fts)
-	if err == nil {
-		err = tx.Commit()
-	} else {
-		_ = tx.Rollback()
-	}
-	if err != nil {
+	if err = tx.Commit(); err != nil {
 		err = fmt.Errorf("commit: %w", err)
 		for i, r := range batch {
 			if errs[i] == nil {
@@ -288,7 +240,9 @@ func (s *Store) runBatch(batch []*writeReq) {
 	s.batches.Add(1)
 	s.writes.Add(int64(ran))
 	s.kickCheckpoint()
-	s.ftsWaiting.Add(ftsAdded)
+	if textAdded {
+		s.kickIndexer()
+	}
 	// Wake watchers before answering: once a write returns, its wake-ups
 	// have been delivered, so a watcher made after a write returned is
 	// never woken by that write (Notify does not block).

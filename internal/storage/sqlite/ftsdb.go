@@ -1,0 +1,265 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+)
+
+// The full-text index (blob_fts, FTS5 trigram) is kept in a database file
+// of its own, FTSFile, beside the store's. SQLite lets one writer at a time
+// change a database; with the index in the same file, tokenising every
+// delivered message took a third of the writer's time, with every sender
+// waiting. In its own file it is written by the indexer goroutine, on the
+// other core, while the writer goes on. Readers see it attached as "fts".
+//
+// The index is derived from fts_pending and is applied idempotently: the
+// indexer commits text into FTSFile (synchronous=FULL) before it asks the
+// writer to delete the same rows from fts_pending, so a crash between the
+// two indexes them again (INSERT OR REPLACE) and loses nothing. Back up
+// both files together.
+
+// FTSFile is the full-text index's file name inside the store directory.
+const FTSFile = "fts.db"
+
+const (
+	// ftsChunk is how many entries one indexing transaction takes: large
+	// enough that FTS5 writes few, big segments.
+	ftsChunk = 256
+	// ftsQuiet is how long the indexer lets new text gather after a
+	// wake-up before it indexes: one transaction for a burst.
+	ftsQuiet = 100 * time.Millisecond
+)
+
+// openFTS opens (creating) the index file with one connection for the
+// indexer.
+func openFTS(dir string, common url.Values, wait time.Duration) (*sql.DB, error) {
+	q := cloneValues(common)
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FTSFile)+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open full-text index: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	// The trigram tokenizer makes MATCH a case-insensitive substring test
+	// for needles of 3 characters or more. Two processes opening a new
+	// store at once race as migrateRetrying describes.
+	deadline := time.Now().Add(wait)
+	for {
+		_, err := db.ExecContext(context.Background(),
+			`CREATE VIRTUAL TABLE IF NOT EXISTS blob_fts USING fts5(header, body, tokenize = 'trigram')`)
+		if err == nil {
+			return db, nil
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			db.Close()
+			return nil, fmt.Errorf("create full-text index: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// attachConnector opens reader connections with the index file attached
+// as "fts", so one query joins messages and the index.
+type attachConnector struct {
+	inner driver.Connector
+	path  string
+}
+
+func newAttachConnector(dsn, ftsPath string) (*attachConnector, error) {
+	c, err := sqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &attachConnector{inner: c, path: ftsPath}, nil
+}
+
+func (c *attachConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.inner.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("attach full-text index: connection cannot exec")
+	}
+	if _, err := ex.ExecContext(ctx, `ATTACH DATABASE ? AS fts`, []driver.NamedValue{{Ordinal: 1, Value: c.path}}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("attach full-text index: %w", err)
+	}
+	return conn, nil
+}
+
+func (c *attachConnector) Driver() driver.Driver { return c.inner.Driver() }
+
+// kickIndexer wakes the indexer: text was added (or may have been, by
+// another process).
+func (s *Store) kickIndexer() {
+	select {
+	case s.ftsKick <- struct{}{}:
+	default:
+	}
+}
+
+// indexer runs until quit: woken after commits that added text, it waits
+// ftsQuiet for more, then indexes in chunks until nothing waits. A failed
+// chunk is retried at the next wake-up; the text stays searchable.
+func (s *Store) indexer() {
+	defer s.pollWG.Done()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-s.ftsKick:
+		}
+		select {
+		case <-s.quit:
+			return
+		case <-time.After(ftsQuiet):
+		}
+		for !s.ftsOff.Load() {
+			n, err := s.indexChunk(ftsChunk)
+			if err != nil || n < ftsChunk {
+				break
+			}
+			select {
+			case <-s.quit:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// indexChunk applies up to limit pending entries and dropped ids to the
+// index file, then removes them from the store's lists; it returns how
+// many pending entries it indexed.
+func (s *Store) indexChunk(limit int) (int, error) {
+	ctx := context.Background()
+	type text struct {
+		id           int64
+		header, body string
+	}
+	var texts []text
+	var dropped []int64
+	err := s.readTx(ctx, func(tx *rtx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, header, body FROM fts_pending ORDER BY id LIMIT ?`, limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var t text
+			if err := rows.Scan(&t.id, &t.header, &t.body); err != nil {
+				rows.Close()
+				return err
+			}
+			texts = append(texts, t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT id FROM fts_dropped ORDER BY id LIMIT ?`, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			dropped = append(dropped, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("index text: read pending: %w", err)
+	}
+	if len(texts) == 0 && len(dropped) == 0 {
+		return 0, nil
+	}
+	if err := s.applyIndex(ctx, func(tx *sql.Tx) error {
+		for _, t := range texts {
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts (rowid, header, body) VALUES (?, ?, ?)`, t.id, t.header, t.body); err != nil {
+				return err
+			}
+		}
+		for _, id := range dropped {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM blob_fts WHERE rowid = ?`, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("index text: %w", err)
+	}
+	ids := make([]int64, len(texts))
+	for i, t := range texts {
+		ids[i] = t.id
+	}
+	err = s.update(ctx, func(w *wtx) error {
+		for _, id := range ids {
+			res, err := w.exec(`DELETE FROM fts_pending WHERE id = ?`, id)
+			if err != nil {
+				return err
+			}
+			// Dropped since it was read: it went into the index all the
+			// same, so take it out again next time.
+			if n, _ := res.RowsAffected(); n == 0 {
+				if _, err := w.exec(`INSERT OR IGNORE INTO fts_dropped (id) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM blob_text WHERE id = ?)`, id, id); err != nil {
+					return err
+				}
+			}
+		}
+		if len(dropped) > 0 {
+			if _, err := w.exec(`DELETE FROM fts_dropped WHERE id IN (`+placeholders(len(dropped))+`)`, int64sAny(dropped)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("index text: clear pending: %w", err)
+	}
+	s.kickCheckpoint()
+	return len(texts), nil
+}
+
+// applyIndex runs fn in one transaction on the index file.
+func (s *Store) applyIndex(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.fdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit: a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func int64sAny(v []int64) []any {
+	out := make([]any, len(v))
+	for i, x := range v {
+		out[i] = x
+	}
+	return out
+}
