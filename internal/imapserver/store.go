@@ -65,22 +65,10 @@ func (s *session) cmdStore(c *command) error {
 	}
 	if !a.silent {
 		// RFC 9051 section 6.4.6: the flags of every message in the set,
-		// changed by this STORE or not.
-		var rest []mailstore.UID
-		for _, u := range uids {
-			if !changed[u] && !res.Modified.Contains(u) {
-				rest = append(rest, u)
-			}
-		}
-		if len(rest) > 0 {
-			err := s.srv.store.Fetch(s.ctx(), s.acct.ID, sel.mb.ID, mailstore.CompactUIDs(rest), 0, 0, func(m *mailstore.Message) error {
-				if seq := sel.seqOf(m.UID); seq > 0 {
-					s.writeStoreFetch(seq, m.UID, m.Flags, m.ModSeq, c.uid, true)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
+		// changed by this STORE or not (the store read the others).
+		for _, m := range res.Unchanged {
+			if seq := sel.seqOf(m.UID); seq > 0 {
+				s.writeStoreFetch(seq, m.UID, m.Flags, m.ModSeq, c.uid, true)
 			}
 		}
 	}

@@ -246,9 +246,13 @@ type StoreFlagsRequest struct {
 
 // StoreFlagsResult reports what changed.
 type StoreFlagsResult struct {
-	Changed  []Message // UID, ModSeq, Flags of each message whose flags changed
-	Modified UIDSet    // UIDs refused by UnchangedSince
-	ModSeq   ModSeq    // the modseq of this change (0 if nothing changed)
+	Changed []Message // UID, ModSeq, Flags of each message whose flags changed
+	// Unchanged holds UID, ModSeq, Flags of each message of the set whose
+	// flags already were as asked: a STORE without .SILENT reports them
+	// too (RFC 9051 section 6.4.6), and the store has just read them.
+	Unchanged []Message
+	Modified  UIDSet // UIDs refused by UnchangedSince
+	ModSeq    ModSeq // the modseq of this change (0 if nothing changed)
 }
 
 // CopyResult pairs source and destination UIDs (RFC 4315 COPYUID).

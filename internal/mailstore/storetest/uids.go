@@ -256,6 +256,38 @@ func testModSeq(t *testing.T, b Backend) {
 		}
 	})
 
+	t.Run("StoreUnchanged", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, b)
+		a := f.account("alice@example.test")
+		inbox := f.mailbox(a.ID, "INBOX")
+		uids := f.appendN(a.ID, inbox.ID, "unch", 3)
+		f.storeFlags(a.ID, inbox.ID, mailstore.FlagsAdd, []string{mailstore.FlagSeen}, uids[1])
+		before := f.fetchOne(a.ID, inbox.ID, uids[1], 0).ModSeq
+		top := f.modseq(a.ID)
+		// Setting \Seen again on uids[1] changes nothing: it is reported
+		// as unchanged, with its flags and modseq, and takes no modseq.
+		r, err := f.S().StoreFlags(f.ctx, a.ID, mailstore.StoreFlagsRequest{
+			MailboxID: inbox.ID, UIDs: mailstore.UIDSetOf(uids[1]), Mode: mailstore.FlagsAdd, Flags: []string{mailstore.FlagSeen},
+		})
+		if err != nil || len(r.Changed) != 0 || r.ModSeq != 0 || len(r.Unchanged) != 1 {
+			t.Fatalf("STORE of flags already set: %+v, %v", r, err)
+		}
+		if u := r.Unchanged[0]; u.UID != uids[1] || u.ModSeq != before || !slices.Equal(u.Flags, []string{mailstore.FlagSeen}) {
+			t.Errorf("Unchanged = %+v, want uid %d modseq %d [\\Seen]", u, uids[1], before)
+		}
+		if f.modseq(a.ID) != top {
+			t.Errorf("a STORE that changed nothing moved the account modseq %d -> %d", top, f.modseq(a.ID))
+		}
+		// A mixed set: the changed ones in Changed, the rest in Unchanged.
+		r, err = f.S().StoreFlags(f.ctx, a.ID, mailstore.StoreFlagsRequest{
+			MailboxID: inbox.ID, UIDs: mailstore.UIDSetOf(uids...), Mode: mailstore.FlagsAdd, Flags: []string{mailstore.FlagSeen},
+		})
+		if err != nil || len(r.Changed) != 2 || len(r.Unchanged) != 1 || r.Unchanged[0].UID != uids[1] {
+			t.Fatalf("STORE on a mixed set: %+v, %v", r, err)
+		}
+	})
+
 	t.Run("UnchangedSince", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, b)

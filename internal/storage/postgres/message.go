@@ -257,6 +257,7 @@ func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.S
 			}
 			nf := mailstore.ApplyFlags(r.flags, req.Mode, flags)
 			if slices.Equal(nf, mailstore.NormalizeFlags(r.flags)) {
+				out.Unchanged = append(out.Unchanged, mailstore.Message{MailboxID: mb.ID, UID: r.uid, ModSeq: r.modseq, Flags: nf})
 				continue
 			}
 			uids = append(uids, int64(r.uid))

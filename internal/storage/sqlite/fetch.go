@@ -171,60 +171,24 @@ func (s *Store) fetchRows(ctx context.Context, query string, args []any, fields 
 
 // StoreFlags changes flags (RFC 9051 section 6.4.6) with RFC 7162's
 // UNCHANGEDSINCE. A message whose flags would not change keeps its modseq.
+// When a look on a reader finds that nothing would change (a client
+// setting \Seen again), the answer comes from that look, without a
+// write: as if the STORE ran just before whatever commits next.
 func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.StoreFlagsRequest) (mailstore.StoreFlagsResult, error) {
 	var res mailstore.StoreFlagsResult
-	err := s.update(ctx, func(w *wtx) error {
-		res = mailstore.StoreFlagsResult{}
-		mb, err := getMailboxByID(w.ctx, w, accountID, req.MailboxID)
-		if err != nil {
+	var changes []flagChange
+	err := s.readTx(ctx, func(tx *rtx) (err error) {
+		res, changes, err = planFlags(ctx, tx, accountID, req)
+		return err
+	})
+	if err != nil || len(changes) == 0 {
+		return res, err
+	}
+	err = s.update(ctx, func(w *wtx) error {
+		var err error
+		res, changes, err = planFlags(w.ctx, w, accountID, req)
+		if err != nil || len(changes) == 0 {
 			return err
-		}
-		cond, args, exact := uidCond("uid", req.UIDs)
-		rows, err := w.query(`SELECT id, uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`,
-			append([]any{mb.ID}, args...)...)
-		if err != nil {
-			return fmt.Errorf("store flags: %w", err)
-		}
-		type change struct {
-			id    int64
-			uid   mailstore.UID
-			flags []string
-		}
-		var changes []change
-		var modified []mailstore.UID
-		for rows.Next() {
-			var id, bits int64
-			var uid mailstore.UID
-			var m mailstore.ModSeq
-			var kws string
-			if err := rows.Scan(&id, &uid, &m, &bits, &kws); err != nil {
-				rows.Close()
-				return fmt.Errorf("store flags: %w", err)
-			}
-			if !exact && !req.UIDs.Contains(uid) {
-				continue
-			}
-			// RFC 7162 section 3.1.3: a message whose modseq is above
-			// UNCHANGEDSINCE is not changed and is reported as modified.
-			if req.UnchangedSince > 0 && m > req.UnchangedSince {
-				modified = append(modified, uid)
-				continue
-			}
-			cur := decodeFlags(bits, kws)
-			next := mailstore.ApplyFlags(cur, req.Mode, req.Flags)
-			nb, nk := encodeFlags(next)
-			if nb == bits && nk == kws {
-				continue
-			}
-			changes = append(changes, change{id, uid, decodeFlags(nb, nk)})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store flags: %w", err)
-		}
-		res.Modified = mailstore.CompactUIDs(modified)
-		if len(changes) == 0 {
-			return nil
 		}
 		m, err := w.nextModSeq(accountID)
 		if err != nil {
@@ -235,10 +199,68 @@ func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.S
 			if _, err := w.exec(`UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?`, bits, kws, m, c.id); err != nil {
 				return fmt.Errorf("store flags: %w", err)
 			}
-			res.Changed = append(res.Changed, mailstore.Message{MailboxID: mb.ID, UID: c.uid, ModSeq: m, Flags: c.flags})
+			res.Changed = append(res.Changed, mailstore.Message{MailboxID: req.MailboxID, UID: c.uid, ModSeq: m, Flags: c.flags})
 		}
 		res.ModSeq = m
-		return w.touchHighest(mb.ID, m)
+		return w.touchHighest(req.MailboxID, m)
 	})
 	return res, err
+}
+
+// flagChange is one message's new flags, planned by planFlags.
+type flagChange struct {
+	id    int64
+	uid   mailstore.UID
+	flags []string
+}
+
+// planFlags reads the flags of req's messages and works out which change:
+// the result holds Modified and Unchanged; the changes are returned to
+// apply. It runs on a reader (the look-ahead) and again in the write.
+func planFlags(ctx context.Context, q querier, accountID int64, req mailstore.StoreFlagsRequest) (mailstore.StoreFlagsResult, []flagChange, error) {
+	var res mailstore.StoreFlagsResult
+	mb, err := getMailboxByID(ctx, q, accountID, req.MailboxID)
+	if err != nil {
+		return res, nil, err
+	}
+	cond, args, exact := uidCond("uid", req.UIDs)
+	rows, err := q.QueryContext(ctx, `SELECT id, uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`,
+		append([]any{mb.ID}, args...)...)
+	if err != nil {
+		return res, nil, fmt.Errorf("store flags: %w", err)
+	}
+	defer rows.Close()
+	var changes []flagChange
+	var modified []mailstore.UID
+	for rows.Next() {
+		var id, bits int64
+		var uid mailstore.UID
+		var m mailstore.ModSeq
+		var kws string
+		if err := rows.Scan(&id, &uid, &m, &bits, &kws); err != nil {
+			return res, nil, fmt.Errorf("store flags: %w", err)
+		}
+		if !exact && !req.UIDs.Contains(uid) {
+			continue
+		}
+		// RFC 7162 section 3.1.3: a message whose modseq is above
+		// UNCHANGEDSINCE is not changed and is reported as modified.
+		if req.UnchangedSince > 0 && m > req.UnchangedSince {
+			modified = append(modified, uid)
+			continue
+		}
+		cur := decodeFlags(bits, kws)
+		next := mailstore.ApplyFlags(cur, req.Mode, req.Flags)
+		nb, nk := encodeFlags(next)
+		if nb == bits && nk == kws {
+			res.Unchanged = append(res.Unchanged, mailstore.Message{MailboxID: mb.ID, UID: uid, ModSeq: m, Flags: cur})
+			continue
+		}
+		changes = append(changes, flagChange{id, uid, decodeFlags(nb, nk)})
+	}
+	if err := rows.Err(); err != nil {
+		return res, nil, fmt.Errorf("store flags: %w", err)
+	}
+	res.Modified = mailstore.CompactUIDs(modified)
+	return res, changes, nil
 }
