@@ -26,12 +26,16 @@ func (s *session) cmdAppend(c *command) error {
 	if err != nil {
 		return err
 	}
-	// readCommand refused over-limit literals before reading them; this
-	// check sees the limit after the whole command arrived (a delivery may
-	// have used quota meanwhile).
-	limit, byQuota, err := s.appendLimit()
-	if err != nil {
-		return err
+	// readCommand refused over-limit literals before reading them, with
+	// the limit it read then; a command without literals (BAD later in
+	// parsing) or one whose limit was not read gets it now. Quota used by
+	// a delivery meanwhile is the store's to refuse (OVERQUOTA).
+	limit, byQuota := s.cmdAppendLimit, s.cmdAppendByQuota
+	if !s.cmdAppendKnown {
+		var err error
+		if limit, byQuota, err = s.appendLimit(); err != nil {
+			return err
+		}
 	}
 	reqs := make([]mailstore.AppendRequest, 0, len(a.msgs))
 	for _, m := range a.msgs {

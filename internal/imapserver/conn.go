@@ -61,6 +61,11 @@ type session struct {
 	cmdBuf []byte
 	// suppressReply: the handler already wrote its tagged reply.
 	suppressReply bool
+	// cmdAppendLimit is the append limit readCommand read for the
+	// command being run (valid when cmdAppendKnown), so cmdAppend need
+	// not read the account again; the store still enforces the quota.
+	cmdAppendLimit                   int64
+	cmdAppendKnown, cmdAppendByQuota bool
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -440,8 +445,7 @@ func (s *session) readCommand() ([]byte, error) {
 	var total int64
 	var err error
 	// An APPEND's limit, read from the store once per command.
-	var appendLimit int64
-	var appendKnown, byQuota bool
+	s.cmdAppendKnown = false
 	for lines := 0; ; lines++ {
 		start := len(buf)
 		buf, err = s.readLine(buf, s.srv.cfg.MaxLineBytes)
@@ -463,11 +467,11 @@ func (s *session) readCommand() ([]byte, error) {
 		bound := limit // for all of the command's literals together
 		isAppend := commandNameOf(buf) == "APPEND"
 		if isAppend {
-			if !appendKnown {
-				appendLimit, byQuota = s.literalLimit()
-				appendKnown = true
+			if !s.cmdAppendKnown {
+				s.cmdAppendLimit, s.cmdAppendByQuota = s.literalLimit()
+				s.cmdAppendKnown = true
 			}
-			limit = appendLimit
+			limit = s.cmdAppendLimit
 			// The configured limit, not the quota's: a MULTIAPPEND that
 			// fits message by message but not in the quota gets the
 			// store's OVERQUOTA, not a cut-off command.
@@ -487,7 +491,7 @@ func (s *session) readCommand() ([]byte, error) {
 			// synchronizing literal is sent (the data of a non-
 			// synchronizing one, RFC 7888, came anyway and was dropped).
 			if isAppend {
-				r := tooBig(byQuota && n > limit)
+				r := tooBig(s.cmdAppendByQuota && n > limit)
 				r.tag = tag
 				return nil, r
 			}

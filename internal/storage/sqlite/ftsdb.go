@@ -45,14 +45,10 @@ func openFTS(dir string, common url.Values, wait time.Duration) (*sql.DB, error)
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FTSFile)+"?"+q.Encode())
+	db, err := openOne("file:" + filepath.Join(dir, FTSFile) + "?" + q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open full-text index: %w", err)
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
 	// The trigram tokenizer makes MATCH a case-insensitive substring test
 	// for needles of 3 characters or more. Two processes opening a new
 	// store at once race as migrateRetrying describes.

@@ -136,14 +136,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	// Writers take the write lock at BEGIN, so a transaction never fails
 	// half-way with SQLITE_BUSY on lock upgrade.
 	wq.Set("_txlock", "immediate")
-	wdb, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
+	wdb, err := openOne("file:" + path + "?" + wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: open writer: %w", err)
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
-	wdb.SetConnMaxLifetime(0)
-	wdb.SetConnMaxIdleTime(0)
 
 	ctx := context.Background()
 	if err := migrateRetrying(ctx, wdb, busy); err != nil {
@@ -153,15 +149,11 @@ func Open(dir string, opts Options) (*Store, error) {
 
 	cq := cloneValues(common)
 	cq.Add("_pragma", "synchronous(FULL)")
-	cdb, err := sql.Open("sqlite", "file:"+path+"?"+cq.Encode())
+	cdb, err := openOne("file:" + path + "?" + cq.Encode())
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite store: open checkpointer: %w", err)
 	}
-	cdb.SetMaxOpenConns(1)
-	cdb.SetMaxIdleConns(1)
-	cdb.SetConnMaxLifetime(0)
-	cdb.SetConnMaxIdleTime(0)
 
 	fdb, err := openFTS(dir, common, busy)
 	if err != nil {
@@ -235,6 +227,20 @@ func Open(dir string, opts Options) (*Store, error) {
 		go s.pollOthers(interval)
 	}
 	return s, nil
+}
+
+// openOne opens a pool of exactly one connection, kept open: the writer's,
+// the checkpointer's, the indexer's. One goroutine owns each.
+func openOne(dsn string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
 }
 
 func cloneValues(v url.Values) url.Values {
