@@ -64,6 +64,9 @@ type Envelope struct {
 	// Trace describes the hop for the Received: field; nil adds none
 	// (the caller stamped the message already, or it is generated here).
 	Trace *Trace
+	// Queue holds outbound entries for the remote recipients of a
+	// submission, committed with the local copies (mailstore.Delivery).
+	Queue []mailstore.QueueEntry
 }
 
 // Resolve maps a recipient address to its local account through the
@@ -104,10 +107,11 @@ func (d *Deliverer) CheckLoop(raw []byte) error {
 
 // Deliver stores raw in the INBOX of every account the envelope's
 // recipients resolve to, each account once however many of its addresses
-// were named, in ONE store transaction: when it returns nil every
-// recipient has the message durably; otherwise none does.
+// were named, with env.Queue's outbound entries, in ONE store
+// transaction: when it returns nil every recipient has the message
+// durably; otherwise none does.
 func (d *Deliverer) Deliver(ctx context.Context, env Envelope, raw []byte) ([]mailstore.AppendResult, error) {
-	if len(env.Recipients) == 0 {
+	if len(env.Recipients) == 0 && len(env.Queue) == 0 {
 		return nil, ErrNoRecipients
 	}
 	if err := d.CheckLoop(raw); err != nil {
@@ -135,9 +139,9 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, raw []byte) ([]ma
 	if env.Trace != nil {
 		raw = d.Stamp(raw, *env.Trace, env.Recipients)
 	}
-	res, err := d.store.Deliver(ctx, mailstore.Delivery{Raw: raw, Recipients: targets})
+	res, err := d.store.Deliver(ctx, mailstore.Delivery{Raw: raw, Recipients: targets, Queue: env.Queue})
 	if err != nil {
-		return nil, fmt.Errorf("deliver to %d account(s): %w", len(targets), err)
+		return nil, fmt.Errorf("deliver to %d account(s) and %d queue entries: %w", len(targets), len(env.Queue), err)
 	}
 	d.log.Debug("delivered", "from", env.From, "rcpts", len(env.Recipients), "accounts", len(targets), "size", len(raw))
 	return res, nil

@@ -215,6 +215,12 @@ type AppendResult struct {
 type Delivery struct {
 	Raw        []byte
 	Recipients []DeliveryTarget
+	// Queue holds outbound entries for Raw (a submission's remote
+	// recipients), stored in the same transaction as the local copies:
+	// the message is accepted for every recipient or for none, so a
+	// client resending after a failure never duplicates a local copy.
+	// The store wakes the queue workers (QueueWatchID) when it commits.
+	Queue []QueueEntry
 }
 
 // DeliveryTarget is one recipient's copy.

@@ -171,6 +171,22 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, raw []
 }
 
 func enqueue(ctx context.Context, store mailstore.Store, from string, rcpts []string, raw []byte, accountID int64, now time.Time) ([]int64, error) {
+	entries, err := Entries(from, rcpts, int64(len(raw)), accountID, now)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := store.Enqueue(ctx, raw, entries)
+	if err != nil {
+		return nil, fmt.Errorf("queue: enqueue for %d domain(s): %w", len(entries), err)
+	}
+	return ids, nil
+}
+
+// Entries makes the queue entries of a message of size bytes for the
+// remote recipients rcpts: one per recipient domain, each recipient once.
+// Enqueue stores them; a submission hands them to Store.Deliver with its
+// local copies instead, so both commit together.
+func Entries(from string, rcpts []string, size, accountID int64, now time.Time) ([]mailstore.QueueEntry, error) {
 	if len(rcpts) == 0 {
 		return nil, errors.New("queue: no recipients")
 	}
@@ -199,16 +215,17 @@ func enqueue(ctx context.Context, store mailstore.Store, from string, rcpts []st
 			From:        from,
 			Recipients:  byDomain[d],
 			Domain:      d,
-			Size:        int64(len(raw)),
+			Size:        size,
 			Created:     now,
 			NextAttempt: now,
 		})
 	}
-	ids, err := store.Enqueue(ctx, raw, entries)
-	if err != nil {
-		return nil, fmt.Errorf("queue: enqueue for %d domain(s): %w", len(entries), err)
-	}
-	return ids, nil
+	return entries, nil
+}
+
+// Entries is the package function Entries with the queue's clock.
+func (q *Queue) Entries(from string, rcpts []string, size, accountID int64) ([]mailstore.QueueEntry, error) {
+	return Entries(from, rcpts, size, accountID, q.now())
 }
 
 // List returns the queue's entries (for `roost queue list`).

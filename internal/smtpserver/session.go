@@ -165,11 +165,10 @@ func (ss *session) Data(r io.Reader) error {
 }
 
 // submit handles a submitted message: completes its header, checks the
-// From: field, delivers the local copies, queues the remote ones and files
-// the Sent copy. The three steps are separate transactions; a failure
-// before the 250 makes the client resend, so the order is local delivery
-// and queueing (which must both succeed for 250) then Sent filing (which
-// is logged but does not fail an accepted message).
+// From: field, delivers the local copies and queues the remote ones in
+// one store transaction (all recipients or none: a client resending after
+// a failure never duplicates a copy), then files the Sent copy, which is
+// logged but does not fail an accepted message.
 func (ss *session) submit(ctx context.Context, raw []byte) error {
 	if err := ss.s.deliver.CheckLoop(raw); err != nil {
 		return err
@@ -186,15 +185,19 @@ func (ss *session) submit(ctx context.Context, raw []byte) error {
 	}
 	all := append(append([]string(nil), ss.local...), ss.remote...)
 	stamped := ss.s.deliver.Stamp(raw, *ss.trace(), all)
-	if len(ss.local) > 0 {
-		if _, err := ss.s.deliver.Deliver(ctx, delivery.Envelope{From: ss.from, Recipients: ss.local, Accounts: ss.accounts}, stamped); err != nil {
+	env := delivery.Envelope{From: ss.from, Recipients: ss.local, Accounts: ss.accounts}
+	if len(ss.remote) > 0 {
+		entries, err := ss.s.queue.Entries(ss.from, ss.remote, int64(len(stamped)), ss.account.ID)
+		if err != nil {
 			return err
 		}
+		env.Queue = entries
+	}
+	if _, err := ss.s.deliver.Deliver(ctx, env, stamped); err != nil {
+		return err
 	}
 	if len(ss.remote) > 0 {
-		if err := ss.s.queue.Enqueue(ctx, ss.from, ss.remote, stamped, ss.account.ID); err != nil {
-			return err
-		}
+		ss.s.queue.Wake()
 	}
 	ss.s.log.Info("submitted", "session", ss.id, "account", ss.account.Name, "local", len(ss.local), "remote", len(ss.remote), "size", len(raw))
 	if ss.s.cfg.SaveSent {

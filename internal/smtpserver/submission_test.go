@@ -189,6 +189,48 @@ func TestSubmissionQueuesRemote(t *testing.T) {
 	}
 }
 
+// TestSubmissionAllOrNothing: the local copies and the queue entries of a
+// submission commit together. With the local recipient over quota the
+// message is refused and nothing is queued, so the client's resend after
+// the quota is raised delivers exactly one copy to everyone.
+func TestSubmissionAllOrNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t)) // not running: entries stay
+	_, addr := e.start(t, q, Config{Submission: true}, false)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "alice@x.test", testPassword)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetQuota(ctx, "bob@x.test", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	rcpts := []string{"bob@x.test", "a@one.test"}
+	body := msg("alice@x.test", "bob@x.test", "all or nothing")
+	if err := c.SendMail("alice@x.test", rcpts, strings.NewReader(body)); err == nil {
+		t.Fatal("submission to an over-quota local recipient was accepted")
+	}
+	if es, err := e.store.ListQueue(ctx); err != nil || len(es) != 0 {
+		t.Fatalf("a refused submission queued %+v, %v", es, err)
+	}
+	if err := e.store.SetQuota(ctx, "bob@x.test", 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("alice@x.test", rcpts, strings.NewReader(body)); err != nil {
+		t.Fatalf("resend: %v", err)
+	}
+	if es, err := e.store.ListQueue(ctx); err != nil || len(es) != 1 {
+		t.Fatalf("queue after the resend: %+v, %v; want 1 entry", es, err)
+	}
+	if n := len(e.mailbox(t, e.bob, "")); n != 1 {
+		t.Fatalf("local recipient got %d copies, want 1", n)
+	}
+}
+
 func TestSubmissionImplicitTLS(t *testing.T) {
 	e := newEnv(t)
 	_, addr := e.start(t, nil, Config{Submission: true, TLS: selfSigned(t)}, true)

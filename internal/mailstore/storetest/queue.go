@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -154,6 +155,47 @@ func testQueue(t *testing.T, b Backend) {
 		}
 		if got, err := s.ReadBlob(ctx, blobID(raw)); err != nil || !bytes.Equal(got, raw) {
 			t.Errorf("the Sent copy's blob went with the queue entry: %v", err)
+		}
+	})
+
+	t.Run("DeliverWithQueue", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, b)
+		s, ctx := f.S(), f.ctx
+		a := f.account("alice@example.test")
+		in := f.mailbox(a.ID, "INBOX")
+		entry := func(rcpt string) mailstore.QueueEntry {
+			return mailstore.QueueEntry{AccountID: a.ID, From: a.Name, Recipients: []string{rcpt}, Domain: "x.example", NextAttempt: time.Now()}
+		}
+		raw := simpleMsg("local and remote")
+		if _, err := s.Deliver(ctx, mailstore.Delivery{Raw: raw, Recipients: []mailstore.DeliveryTarget{{AccountID: a.ID}}, Queue: []mailstore.QueueEntry{entry("r@x.example")}}); err != nil {
+			t.Fatalf("Deliver with a queue entry: %v", err)
+		}
+		q, err := s.ListQueue(ctx)
+		if err != nil || len(q) != 1 || q[0].BlobID != blobID(raw) || !slices.Equal(q[0].Recipients, []string{"r@x.example"}) {
+			t.Fatalf("queue after Deliver = %+v, %v", q, err)
+		}
+		if n := len(f.uids(a.ID, in.ID)); n != 1 {
+			t.Fatalf("INBOX holds %d messages, want 1", n)
+		}
+		// All or nothing: the local copy fails (over quota), so the queue
+		// entry is not stored either.
+		if err := s.SetQuota(ctx, a.Name, 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Deliver(ctx, mailstore.Delivery{Raw: simpleMsg("refused"), Recipients: []mailstore.DeliveryTarget{{AccountID: a.ID}}, Queue: []mailstore.QueueEntry{entry("s@x.example")}})
+		if !errors.Is(err, mailstore.ErrOverQuota) {
+			t.Fatalf("Deliver over quota = %v, want ErrOverQuota", err)
+		}
+		if q, err := s.ListQueue(ctx); err != nil || len(q) != 1 {
+			t.Fatalf("a refused delivery left queue entries: %+v, %v", q, err)
+		}
+		// Remote recipients only.
+		if _, err := s.Deliver(ctx, mailstore.Delivery{Raw: simpleMsg("remote only"), Queue: []mailstore.QueueEntry{entry("t@x.example")}}); err != nil {
+			t.Fatalf("Deliver of queue entries only: %v", err)
+		}
+		if q, err := s.ListQueue(ctx); err != nil || len(q) != 2 {
+			t.Fatalf("queue = %+v, %v; want 2 entries", q, err)
 		}
 	})
 

@@ -53,11 +53,33 @@ func (s *Store) Deliver(ctx context.Context, d mailstore.Delivery) ([]mailstore.
 	if s.closed.Load() {
 		return nil, mailstore.ErrClosed
 	}
+	if len(d.Recipients) == 0 && len(d.Queue) == 0 {
+		return nil, nil
+	}
 	f, err := newFacts(d.Raw)
 	if err != nil {
 		return nil, err
 	}
 	r := &deliverReq{ctx: ctx, d: d, f: f, done: make(chan struct{})}
+	if len(d.Queue) > 0 {
+		// A submission with remote recipients: local copies and queue
+		// entries in one transaction of its own (not batched: the batch
+		// shares one transaction between unrelated deliveries).
+		date := now()
+		err := s.write(ctx, func(w *wtx) error {
+			// Local copies first: they lock their accounts' rows, which
+			// every write transaction takes before anything else.
+			if len(d.Recipients) > 0 {
+				var err error
+				if r.res, err = deliverOne(w, s, r, date); err != nil {
+					return err
+				}
+			}
+			_, err := s.enqueueIn(ctx, w, d.Raw, d.Queue)
+			return err
+		})
+		return r.res, err
+	}
 	if s.maxBatch == 1 {
 		date := now()
 		err := s.write(ctx, func(w *wtx) error {

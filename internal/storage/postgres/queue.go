@@ -28,45 +28,52 @@ func scanQueue(r pgx.Row) (mailstore.QueueEntry, error) {
 }
 
 func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.QueueEntry) ([]int64, error) {
-	sum := sha256.Sum256(raw)
-	blob := hex.EncodeToString(sum[:])
 	var ids []int64
-	err := s.write(ctx, func(w *wtx) error {
-		ids = make([]int64, 0, len(entries))
-		if len(entries) == 0 {
-			return nil
-		}
-		if err := s.addBlobRef(w, nil, blob, raw, len(entries)); err != nil {
-			return err
-		}
-		for _, e := range entries {
-			// A partial delivery re-enqueues the rest with its history:
-			// given values are kept, zero ones take defaults.
-			created := e.Created
-			if created.IsZero() {
-				created = now()
-			}
-			next := e.NextAttempt
-			if next.IsZero() {
-				next = created
-			}
-			rcpts := make([]string, len(e.Recipients))
-			for i, r := range e.Recipients {
-				rcpts[i] = clean(r)
-			}
-			var id int64
-			err := w.QueryRow(ctx, `INSERT INTO queue (account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-				e.AccountID, clean(e.From), rcpts, clean(e.Domain), blob, int64(len(raw)), created, e.Attempts, next, clean(e.LastError), e.Warned).Scan(&id)
-			if err != nil {
-				return fmt.Errorf("postgres: enqueue: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		w.wakeQueue = true
-		return nil
+	err := s.write(ctx, func(w *wtx) (err error) {
+		ids, err = s.enqueueIn(ctx, w, raw, entries)
+		return err
 	})
 	return ids, err
+}
+
+// enqueueIn stores entries for raw inside w (Enqueue, and Deliver for a
+// submission's remote recipients) and asks for a queue wake-up.
+func (s *Store) enqueueIn(ctx context.Context, w *wtx, raw []byte, entries []mailstore.QueueEntry) ([]int64, error) {
+	ids := make([]int64, 0, len(entries))
+	if len(entries) == 0 {
+		return ids, nil
+	}
+	sum := sha256.Sum256(raw)
+	blob := hex.EncodeToString(sum[:])
+	if err := s.addBlobRef(w, nil, blob, raw, len(entries)); err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		// A partial delivery re-enqueues the rest with its history:
+		// given values are kept, zero ones take defaults.
+		created := e.Created
+		if created.IsZero() {
+			created = now()
+		}
+		next := e.NextAttempt
+		if next.IsZero() {
+			next = created
+		}
+		rcpts := make([]string, len(e.Recipients))
+		for i, r := range e.Recipients {
+			rcpts[i] = clean(r)
+		}
+		var id int64
+		err := w.QueryRow(ctx, `INSERT INTO queue (account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+			e.AccountID, clean(e.From), rcpts, clean(e.Domain), blob, int64(len(raw)), created, e.Attempts, next, clean(e.LastError), e.Warned).Scan(&id)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: enqueue: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	w.wakeQueue = true
+	return ids, nil
 }
 
 func (s *Store) ListQueue(ctx context.Context) ([]mailstore.QueueEntry, error) {

@@ -272,15 +272,29 @@ func (s *Store) Deliver(ctx context.Context, d mailstore.Delivery) ([]mailstore.
 	if err := s.checkSize(d.Raw); err != nil {
 		return nil, err
 	}
-	if len(d.Recipients) == 0 {
+	if len(d.Recipients) == 0 && len(d.Queue) == 0 {
 		return nil, nil
 	}
-	p, err := prepare(d.Raw)
-	if err != nil {
-		return nil, err
+	var p *prepared
+	var err error
+	if len(d.Recipients) > 0 {
+		if p, err = prepare(d.Raw); err != nil {
+			return nil, err
+		}
+	}
+	var q *queued
+	if len(d.Queue) > 0 {
+		if q, err = newQueued(d.Raw, d.Queue); err != nil {
+			return nil, err
+		}
 	}
 	var out []mailstore.AppendResult
 	err = s.update(ctx, func(w *wtx) error {
+		if q != nil {
+			if _, err := s.enqueueIn(w, q); err != nil {
+				return err
+			}
+		}
 		out = make([]mailstore.AppendResult, len(d.Recipients))
 		boxes := newMailboxCache(w)
 		mods := map[int64]*lazyModSeq{}

@@ -38,46 +38,68 @@ func (s *Store) Enqueue(ctx context.Context, raw []byte, entries []mailstore.Que
 	if len(entries) == 0 {
 		return nil, nil
 	}
+	q, err := newQueued(raw, entries)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	err = s.update(ctx, func(w *wtx) (err error) {
+		ids, err = s.enqueueIn(w, q)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// queued is an Enqueue's input with its encodings done before the writer.
+type queued struct {
+	raw     []byte
+	blobID  string
+	entries []mailstore.QueueEntry
+	recips  []string // JSON of each entry's recipients
+}
+
+func newQueued(raw []byte, entries []mailstore.QueueEntry) (*queued, error) {
 	sum := sha256.Sum256(raw)
-	blobID := hex.EncodeToString(sum[:])
-	recips := make([]string, len(entries))
+	q := &queued{raw: raw, blobID: hex.EncodeToString(sum[:]), entries: entries, recips: make([]string, len(entries))}
 	for i, e := range entries {
 		b, err := json.Marshal(e.Recipients)
 		if err != nil {
 			return nil, fmt.Errorf("encode recipients: %w", err)
 		}
-		recips[i] = string(b)
+		q.recips[i] = string(b)
 	}
-	var ids []int64
-	err := s.update(ctx, func(w *wtx) error {
-		ids = make([]int64, len(entries))
-		if err := s.blobs.put(w.ctx, w, blobID, raw); err != nil {
-			return err
-		}
-		if err := s.refBlob(w, blobID, len(entries)-1); err != nil {
-			return err
-		}
-		for i, e := range entries {
-			created, next := e.Created, e.NextAttempt
-			if created.IsZero() {
-				created = w.now
-			}
-			if next.IsZero() {
-				next = w.now
-			}
-			err := w.queryRow(`INSERT INTO queue (account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-				e.AccountID, e.From, recips[i], strings.ToLower(e.Domain), blobID, len(raw), nanos(created), e.Attempts, nanos(next), e.LastError, e.Warned).Scan(&ids[i])
-			if err != nil {
-				return fmt.Errorf("enqueue: %w", err)
-			}
-		}
-		w.wakeQueue()
-		return nil
-	})
-	if err != nil {
+	return q, nil
+}
+
+// enqueueIn stores q's entries inside w (Enqueue, and Deliver for a
+// submission's remote recipients) and asks for a queue wake-up.
+func (s *Store) enqueueIn(w *wtx, q *queued) ([]int64, error) {
+	ids := make([]int64, len(q.entries))
+	if err := s.blobs.put(w.ctx, w, q.blobID, q.raw); err != nil {
 		return nil, err
 	}
+	if err := s.refBlob(w, q.blobID, len(q.entries)-1); err != nil {
+		return nil, err
+	}
+	for i, e := range q.entries {
+		created, next := e.Created, e.NextAttempt
+		if created.IsZero() {
+			created = w.now
+		}
+		if next.IsZero() {
+			next = w.now
+		}
+		err := w.queryRow(`INSERT INTO queue (account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			e.AccountID, e.From, q.recips[i], strings.ToLower(e.Domain), q.blobID, len(q.raw), nanos(created), e.Attempts, nanos(next), e.LastError, e.Warned).Scan(&ids[i])
+		if err != nil {
+			return nil, fmt.Errorf("enqueue: %w", err)
+		}
+	}
+	w.wakeQueue()
 	return ids, nil
 }
 
