@@ -89,54 +89,78 @@ func readQueueMark(ctx context.Context, conn *sql.Conn) (queueMark, error) {
 	return m, nil
 }
 
-// pollOthers wakes watchers for commits made by other processes on the
+// startPoller wakes watchers for commits made by other processes on the
 // same database (the CLI restoring mail or retrying the queue, an import).
 // SQLite's data_version changes on one connection when any other
 // connection commits; only then are the accounts' modseqs compared with
 // what was last announced, and the queue's mark with the last one seen.
-func (s *Store) pollOthers(interval time.Duration) {
-	defer s.pollWG.Done()
+//
+// The first look happens in startPoller, before Open returns: a commit by
+// another process after Open returned is then always news (a first look
+// made later by the goroutine would have taken it as the baseline, and a
+// queue worker of this process would sleep through it).
+func (s *Store) startPoller(interval time.Duration) {
 	ctx := context.Background()
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return
 	}
-	defer conn.Close()
-	var last int64 = -1
-	var lastQueue queueMark
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		var v int64
-		if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err == nil && v != last {
-			first := last == -1
-			last = v
-			rows, err := conn.QueryContext(ctx, `SELECT id, modseq FROM accounts`)
-			if err == nil {
-				for rows.Next() {
-					var id int64
-					var m mailstore.ModSeq
-					if rows.Scan(&id, &m) == nil && s.notified.raise(id, m) && !first {
-						s.notifier.Notify(id, m)
-					}
-				}
-				rows.Close()
+	p := &poller{s: s, conn: conn, last: -1}
+	p.look(ctx)
+	s.pollWG.Add(1)
+	go func() {
+		defer s.pollWG.Done()
+		defer conn.Close()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.quit:
+				return
+			case <-t.C:
 			}
-			if !first {
-				// Another process may have added text to index.
-				s.kickIndexer()
-			}
-			if qm, err := readQueueMark(ctx, conn); err == nil {
-				if !first && qm.news(lastQueue) {
-					s.notifier.Notify(mailstore.QueueWatchID, 0)
-				}
-				lastQueue = qm
+			p.look(ctx)
+		}
+	}()
+}
+
+// poller is the state of startPoller's goroutine between looks.
+type poller struct {
+	s         *Store
+	conn      *sql.Conn
+	last      int64 // data_version at the last look; -1 before the first
+	lastQueue queueMark
+}
+
+// look wakes what changed since the last look; the first look only
+// records the baseline.
+func (p *poller) look(ctx context.Context) {
+	s := p.s
+	var v int64
+	if err := p.conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil || v == p.last {
+		return
+	}
+	first := p.last == -1
+	p.last = v
+	rows, err := p.conn.QueryContext(ctx, `SELECT id, modseq FROM accounts`)
+	if err == nil {
+		for rows.Next() {
+			var id int64
+			var m mailstore.ModSeq
+			if rows.Scan(&id, &m) == nil && s.notified.raise(id, m) && !first {
+				s.notifier.Notify(id, m)
 			}
 		}
-		select {
-		case <-s.quit:
-			return
-		case <-t.C:
+		rows.Close()
+	}
+	if !first {
+		// Another process may have added text to index.
+		s.kickIndexer()
+	}
+	if qm, err := readQueueMark(ctx, p.conn); err == nil {
+		if !first && qm.news(p.lastQueue) {
+			s.notifier.Notify(mailstore.QueueWatchID, 0)
 		}
+		p.lastQueue = qm
 	}
 }

@@ -223,8 +223,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		if interval == 0 {
 			interval = time.Second
 		}
-		s.pollWG.Add(1)
-		go s.pollOthers(interval)
+		s.startPoller(interval)
 	}
 	return s, nil
 }
