@@ -39,29 +39,36 @@ const (
 )
 
 // openFTS opens (creating) the index file with one connection for the
-// indexer.
-func openFTS(dir string, common url.Values, wait time.Duration) (*sql.DB, error) {
+// indexer; created reports that the index table was not there before (a
+// new store, or a lost index file: see ftsrebuild.go).
+func openFTS(dir string, common url.Values, wait time.Duration) (db *sql.DB, created bool, err error) {
 	q := cloneValues(common)
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Set("_txlock", "immediate")
-	db, err := openOne("file:" + filepath.Join(dir, FTSFile) + "?" + q.Encode())
+	db, err = openOne("file:" + filepath.Join(dir, FTSFile) + "?" + q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("open full-text index: %w", err)
+		return nil, false, fmt.Errorf("open full-text index: %w", err)
 	}
 	// The trigram tokenizer makes MATCH a case-insensitive substring test
-	// for needles of 3 characters or more. Two processes opening a new
-	// store at once race as migrateRetrying describes.
+	// for needles of 3 characters or more. fts_state keeps the progress
+	// of a rebuild. Two processes opening a new store at once race as
+	// migrateRetrying describes.
+	ctx := context.Background()
 	deadline := time.Now().Add(wait)
 	for {
-		_, err := db.ExecContext(context.Background(),
-			`CREATE VIRTUAL TABLE IF NOT EXISTS blob_fts USING fts5(header, body, tokenize = 'trigram')`)
+		var existed bool
+		err := db.QueryRowContext(ctx, `SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'blob_fts'`).Scan(&existed)
 		if err == nil {
-			return db, nil
+			_, err = db.ExecContext(ctx, `CREATE VIRTUAL TABLE IF NOT EXISTS blob_fts USING fts5(header, body, tokenize = 'trigram');
+				CREATE TABLE IF NOT EXISTS fts_state (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`)
+		}
+		if err == nil {
+			return db, !existed, nil
 		}
 		if !isBusy(err) || time.Now().After(deadline) {
 			db.Close()
-			return nil, fmt.Errorf("create full-text index: %w", err)
+			return nil, false, fmt.Errorf("create full-text index: %w", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -120,6 +127,9 @@ func (s *Store) indexer() {
 		case <-s.quit:
 			return
 		case <-s.ftsKick:
+		}
+		if !s.ftsOff.Load() {
+			s.rebuildText()
 		}
 		select {
 		case <-s.quit:

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -158,4 +160,63 @@ func TestTextIndexChunks(t *testing.T) {
 	if e, r := textCounts(t, s); e != 4 || r != 4 {
 		t.Fatalf("after the purge: %d entries, %d text rows; want 4, 4", e, r)
 	}
+}
+
+// TestTextRebuildLostIndex: with the index file gone, Open plans a
+// rebuild and the indexer re-extracts the text from the blobs, so text
+// searches find every message again.
+func TestTextRebuildLostIndex(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := addAccount(t, s, "rb@example.test")
+	in := inbox(t, s, a.ID)
+	words := []string{"quincefruit", "medlarfruit", "sloeberry"}
+	for _, w := range words {
+		if _, err := s.Append(ctx, a.ID, []mailstore.AppendRequest{{MailboxID: in.ID, Raw: msg(w, w+"@x", "a "+w+" here")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitIndexed(t, s)
+	var planned int
+	if err := s.fdb.QueryRow(`SELECT count(*) FROM fts_state`).Scan(&planned); err != nil || planned != 0 {
+		t.Fatalf("a store with its index planned a rebuild: %d, %v", planned, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(filepath.Join(dir, FTSFile+suffix)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left, rows int
+		if err := s.fdb.QueryRow(`SELECT (SELECT count(*) FROM fts_state), (SELECT count(*) FROM blob_fts)`).Scan(&left, &rows); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 && rows == len(words) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rebuild not done after 10s: plan rows %d, index rows %d", left, rows)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i, w := range words {
+		k := &mailstore.SearchKey{Op: mailstore.SearchBody, Value: w}
+		if got := searchUIDs(t, s, a.ID, in.ID, k); !slices.Equal(got, []mailstore.UID{mailstore.UID(i + 1)}) {
+			t.Errorf("after the rebuild, BODY %s = %v, want [%d]", w, got, i+1)
+		}
+	}
+	checkText(t, s)
 }

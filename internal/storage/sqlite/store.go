@@ -155,11 +155,19 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite store: open checkpointer: %w", err)
 	}
 
-	fdb, err := openFTS(dir, common, busy)
+	fdb, ftsCreated, err := openFTS(dir, common, busy)
 	if err != nil {
 		wdb.Close()
 		cdb.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", dir, err)
+	}
+	if ftsCreated {
+		if err := planRebuild(ctx, wdb, fdb); err != nil {
+			wdb.Close()
+			cdb.Close()
+			fdb.Close()
+			return nil, fmt.Errorf("sqlite store %s: %w", dir, err)
+		}
 	}
 
 	rq := cloneValues(common)
