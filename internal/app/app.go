@@ -183,11 +183,12 @@ func (a *App) buildFrontEnds() error {
 	// SMTP: the MX accepts only local recipients (no queue); submission
 	// and submissions share a server that relays through the queue.
 	a.frontEnds[config.ListenSMTP] = smtpserver.New(a.Store, nil, nil, smtpserver.Config{
-		Hostname: cfg.Hostname, TLS: tlsCfg,
+		Hostname: cfg.Hostname, TLS: tlsCfg, Postmaster: cfg.Delivery.Postmaster,
 		MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxRecipients: cfg.Limits.MaxRecipients,
 	}, plog)
 	sub := smtpserver.New(a.Store, a.Auth, a.queue, smtpserver.Config{
 		Hostname: cfg.Hostname, TLS: tlsCfg, Submission: true, SaveSent: cfg.Submission.SaveSent,
+		Postmaster:      cfg.Delivery.Postmaster,
 		MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxRecipients: cfg.Limits.MaxRecipients,
 	}, plog)
 	a.frontEnds[config.ListenSubmission] = sub

@@ -127,6 +127,10 @@ type Delivery struct {
 	// Transport maps a recipient domain to "host:port", like Postfix's
 	// transport map.
 	Transport map[string]string `toml:"transport"`
+	// Postmaster is the address (an account or alias) that receives mail
+	// for postmaster@ any served domain that has no such address of its
+	// own (RFC 5321 section 4.5.1); empty: only where one exists.
+	Postmaster string `toml:"postmaster"`
 }
 
 // Retention configures how long deleted mail and expunge history stay.

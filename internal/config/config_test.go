@@ -151,6 +151,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.TLS.ACMEEmail = "not an address" }, "tls.acme_email"},
 		{func(c *Config) { c.Delivery.Smarthost = "relay" }, "delivery.smarthost"},
 		{func(c *Config) { c.Delivery.Port = 0 }, "delivery.port"},
+		{func(c *Config) { c.Delivery.Postmaster = "admin" }, "delivery.postmaster"},
 		{func(c *Config) { c.Delivery.Transport = map[string]string{"a.test": "x"} }, "delivery.transport.a.test"},
 		{func(c *Config) { c.Auth.Argon2Time = 0 }, "auth.argon2_time"},
 		{func(c *Config) { c.Auth.Argon2MemoryKiB = 4 }, "auth.argon2_memory_kib"},

@@ -83,6 +83,9 @@ func (c *Config) Validate() error {
 			v.add("delivery.resolver", "%v", err)
 		}
 	}
+	if c.Delivery.Postmaster != "" && !strings.Contains(c.Delivery.Postmaster, "@") {
+		v.add("delivery.postmaster", "is not an address: %q", c.Delivery.Postmaster)
+	}
 	if c.Delivery.Port < 1 || c.Delivery.Port > 65535 {
 		v.add("delivery.port", "must be 1-65535, got %d", c.Delivery.Port)
 	}

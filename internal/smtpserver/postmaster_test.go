@@ -40,3 +40,26 @@ func TestMXPostmasterAtDomain(t *testing.T) {
 		t.Fatalf("bob's INBOX: %d messages, want the postmaster message", len(got))
 	}
 }
+
+// TestMXPostmasterConfigured: with Config.Postmaster set, postmaster@ a
+// served domain that has no such address of its own reaches the
+// configured address; other unknown users still get 550, and other
+// domains are still not relayed.
+func TestMXPostmasterConfigured(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{Postmaster: "bob@x.test"}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO client.test", "250 ")
+	w.cmd("MAIL FROM:<s@remote.test>", "250 ")
+	w.cmd("RCPT TO:<nobody@x.test>", "550 5.1.1 ")
+	w.cmd("RCPT TO:<postmaster@elsewhere.test>", "554 5.7.1 ")
+	w.cmd("RCPT TO:<POSTMASTER@x.test>", "250 ")
+	w.cmd("DATA", "354 ")
+	w.send(msg("s@remote.test", "postmaster@x.test", "pm2"))
+	w.cmd(".", "250 ")
+	w.cmd("QUIT", "221 ")
+	got := e.mailbox(t, e.bob, "")
+	if len(got) != 1 || !strings.Contains(string(got[0]), "Subject: pm2\r\n") {
+		t.Fatalf("bob's INBOX: %d messages, want the postmaster message", len(got))
+	}
+}

@@ -54,6 +54,9 @@ type Config struct {
 	// MaxHops is the Received: count above which mail is refused as a
 	// loop; default delivery.DefaultMaxHops.
 	MaxHops int
+	// Postmaster receives mail for postmaster@ a served domain without
+	// such an address (RFC 5321 section 4.5.1); empty: none.
+	Postmaster string
 }
 
 func (c Config) withDefaults() Config {

@@ -114,6 +114,19 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if serr != nil {
 		return reply(ss.s.log, serr)
 	}
+	if served && ss.s.cfg.Postmaster != "" && strings.EqualFold(localPart(addr), "postmaster") {
+		// RFC 5321 section 4.5.1: every served domain has a postmaster
+		// ("a case-insensitive local name"); one without its own goes to
+		// the configured one.
+		pm, perr := ss.s.deliver.Resolve(ctx, ss.s.cfg.Postmaster)
+		if perr != nil {
+			ss.s.log.Error("configured postmaster does not resolve", "postmaster", ss.s.cfg.Postmaster, "err", perr)
+			return reply(ss.s.log, err)
+		}
+		ss.local = append(ss.local, addr)
+		ss.accounts = append(ss.accounts, pm.ID)
+		return nil
+	}
 	if served {
 		// RFC 5321 section 3.6.2 / 4.2.2: 550 for a mailbox we do not have.
 		return reply(ss.s.log, err)
@@ -228,4 +241,12 @@ func (ss *session) trace() *delivery.Trace {
 		t.Protocol += "A"
 	}
 	return t
+}
+
+// localPart is the part of an address before its last "@".
+func localPart(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[:i]
+	}
+	return addr
 }
