@@ -199,7 +199,14 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		w := &wtx{tx: tx, ctx: ctx, now: now, stmts: s.stmts, changed: make(map[int64]mailstore.ModSeq)}
 		var broken bool
-		broken, errs[i] = runSavepoint(w, r.fn)
+		if len(batch) == 1 {
+			// Alone in the transaction: a failure rolls the whole
+			// transaction back, which is what the savepoint would do,
+			// without its two statements.
+			errs[i] = runAlone(w, r.fn)
+		} else {
+			broken, errs[i] = runSavepoint(w, r.fn)
+		}
 		if broken {
 			// The transaction is in an unknown state: drop the whole batch
 			// rather than commit a half-undone request.
@@ -257,6 +264,17 @@ func (s *Store) runBatch(batch []*writeReq) {
 // runSavepoint runs fn inside SAVEPOINT w; on error or panic it rolls back
 // to the savepoint, leaving the batch's other work intact. broken reports
 // that the savepoint itself failed, so the transaction cannot be trusted.
+// runAlone runs fn with runSavepoint's panic isolation but no savepoint,
+// for a request that has the transaction to itself.
+func runAlone(w *wtx, fn func(w *wtx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("write panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn(w)
+}
+
 func runSavepoint(w *wtx, fn func(w *wtx) error) (broken bool, err error) {
 	if _, err := w.exec("SAVEPOINT w"); err != nil {
 		return true, fmt.Errorf("savepoint: %w", err)
