@@ -44,9 +44,7 @@ func (s *session) cmdStore(c *command) error {
 		return err
 	}
 	own := sel.ownWrite(res.ModSeq)
-	changed := make(map[mailstore.UID]bool, len(res.Changed))
 	for _, m := range res.Changed {
-		changed[m.UID] = true
 		if !own {
 			// The feed will bring this change: it was reported here.
 			sel.reported[m.UID] = m.ModSeq

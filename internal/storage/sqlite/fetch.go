@@ -171,22 +171,12 @@ func (s *Store) fetchRows(ctx context.Context, query string, args []any, fields 
 
 // StoreFlags changes flags (RFC 9051 section 6.4.6) with RFC 7162's
 // UNCHANGEDSINCE. A message whose flags would not change keeps its modseq.
-// When a look on a reader finds that nothing would change (a client
-// setting \Seen again), the answer comes from that look, without a
-// write: as if the STORE ran just before whatever commits next.
 func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.StoreFlagsRequest) (mailstore.StoreFlagsResult, error) {
 	var res mailstore.StoreFlagsResult
-	var changes []flagChange
-	err := s.readTx(ctx, func(tx *rtx) (err error) {
-		res, changes, err = planFlags(ctx, tx, accountID, req)
-		return err
-	})
-	if err != nil || len(changes) == 0 {
-		return res, err
-	}
-	err = s.update(ctx, func(w *wtx) error {
+	err := s.update(ctx, func(w *wtx) error {
+		var changes []flagChange
 		var err error
-		res, changes, err = planFlags(w.ctx, w, accountID, req)
+		res, changes, err = w.planFlags(accountID, req)
 		if err != nil || len(changes) == 0 {
 			return err
 		}
@@ -216,15 +206,15 @@ type flagChange struct {
 
 // planFlags reads the flags of req's messages and works out which change:
 // the result holds Modified and Unchanged; the changes are returned to
-// apply. It runs on a reader (the look-ahead) and again in the write.
-func planFlags(ctx context.Context, q querier, accountID int64, req mailstore.StoreFlagsRequest) (mailstore.StoreFlagsResult, []flagChange, error) {
+// apply.
+func (w *wtx) planFlags(accountID int64, req mailstore.StoreFlagsRequest) (mailstore.StoreFlagsResult, []flagChange, error) {
 	var res mailstore.StoreFlagsResult
-	mb, err := getMailboxByID(ctx, q, accountID, req.MailboxID)
+	mb, err := getMailboxByID(w.ctx, w, accountID, req.MailboxID)
 	if err != nil {
 		return res, nil, err
 	}
 	cond, args, exact := uidCond("uid", req.UIDs)
-	rows, err := q.QueryContext(ctx, `SELECT id, uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`,
+	rows, err := w.query(`SELECT id, uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`,
 		append([]any{mb.ID}, args...)...)
 	if err != nil {
 		return res, nil, fmt.Errorf("store flags: %w", err)

@@ -52,26 +52,23 @@ func openFTS(dir string, common url.Values, wait time.Duration) (db *sql.DB, cre
 	}
 	// The trigram tokenizer makes MATCH a case-insensitive substring test
 	// for needles of 3 characters or more. fts_state keeps the progress
-	// of a rebuild. Two processes opening a new store at once race as
-	// migrateRetrying describes.
+	// of a rebuild.
 	ctx := context.Background()
-	deadline := time.Now().Add(wait)
-	for {
-		var existed bool
+	var existed bool
+	err = retryBusy(wait, func() error {
 		err := db.QueryRowContext(ctx, `SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'blob_fts'`).Scan(&existed)
-		if err == nil {
-			_, err = db.ExecContext(ctx, `CREATE VIRTUAL TABLE IF NOT EXISTS blob_fts USING fts5(header, body, tokenize = 'trigram');
-				CREATE TABLE IF NOT EXISTS fts_state (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`)
+		if err != nil {
+			return err
 		}
-		if err == nil {
-			return db, !existed, nil
-		}
-		if !isBusy(err) || time.Now().After(deadline) {
-			db.Close()
-			return nil, false, fmt.Errorf("create full-text index: %w", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		_, err = db.ExecContext(ctx, `CREATE VIRTUAL TABLE IF NOT EXISTS blob_fts USING fts5(header, body, tokenize = 'trigram');
+			CREATE TABLE IF NOT EXISTS fts_state (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, false, fmt.Errorf("create full-text index: %w", err)
 	}
+	return db, !existed, nil
 }
 
 // attachConnector opens reader connections with the index file attached

@@ -112,15 +112,16 @@ func loadMigrations() ([]migration, error) {
 	return out, nil
 }
 
-// migrateRetrying runs migrate, retrying for up to wait while SQLite
-// answers SQLITE_BUSY without waiting: two processes opening a new
-// database at the same moment race to switch it to WAL mode, and the
-// loser's first read fails at once instead of going through busy_timeout
-// (TestTwoStoresOneDir caught it about once in ten runs).
-func migrateRetrying(ctx context.Context, db *sql.DB, wait time.Duration) error {
+// retryBusy runs fn, again for up to wait while it fails with
+// SQLITE_BUSY that SQLite returned without waiting: two processes opening
+// a new store at the same moment race to switch a file to WAL mode, and
+// the loser's first statement fails at once instead of going through
+// busy_timeout (TestTwoStoresOneDir caught it about once in ten runs).
+// Open runs the migrations and the index file's set-up through it.
+func retryBusy(wait time.Duration, fn func() error) error {
 	deadline := time.Now().Add(wait)
 	for {
-		err := migrate(ctx, db)
+		err := fn()
 		if err == nil || !isBusy(err) || time.Now().After(deadline) {
 			return err
 		}

@@ -142,7 +142,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 
 	ctx := context.Background()
-	if err := migrateRetrying(ctx, wdb, busy); err != nil {
+	if err := retryBusy(busy, func() error { return migrate(ctx, wdb) }); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", dir, err)
 	}
