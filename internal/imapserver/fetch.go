@@ -106,6 +106,7 @@ func (s *session) cmdFetch(c *command) error {
 				return err
 			}
 		}
+		s.announceKeywords(m.Flags)
 		b := make([]byte, 0, 256)
 		b = append(b, "* "...)
 		b = appendUint(b, uint64(seq))

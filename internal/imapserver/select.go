@@ -35,6 +35,8 @@ type selection struct {
 	// ownWrite), so the wake-up it causes needs no feed read unless
 	// someone else wrote too.
 	selfApplied bool
+	// keywords: those announced in FLAGS (keywords.go).
+	keywords keywordSet
 }
 
 // ownWrite is called after this session's own write that the store gave
@@ -134,13 +136,11 @@ func (s *session) cmdSelect(c *command) error {
 		// RFC 3501 section 6.3.1: RECENT is required; Roost has none.
 		s.writef("* 0 RECENT\r\n")
 	}
-	s.writef("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n")
-	if sel.readOnly {
-		s.writef("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
-	} else {
-		// "\*": clients may create keywords (RFC 9051 section 7.1).
-		s.writef("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n")
+	if err := s.loadKeywords(sel); err != nil {
+		w.Close()
+		return err
 	}
+	s.writeFlagLists(sel)
 	if !s.rev2 {
 		if err := s.firstUnseen(sel); err != nil {
 			w.Close()
@@ -369,6 +369,7 @@ func (s *session) cmdClose(c *command) error {
 }
 
 func (s *session) writeFlagsFetch(seq int, uid mailstore.UID, flags []string, modseq mailstore.ModSeq) {
+	s.announceKeywords(flags)
 	b := make([]byte, 0, 96)
 	b = append(b, "* "...)
 	b = appendUint(b, uint64(seq))

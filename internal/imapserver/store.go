@@ -91,6 +91,9 @@ func (s *session) cmdStore(c *command) error {
 }
 
 func (s *session) writeStoreFetch(seq int, uid mailstore.UID, flags []string, modseq mailstore.ModSeq, withUID, withFlags bool) {
+	if withFlags {
+		s.announceKeywords(flags)
+	}
 	b := make([]byte, 0, 96)
 	b = append(b, "* "...)
 	b = appendUint(b, uint64(seq))

@@ -115,6 +115,25 @@ func NormalizeFlags(flags []string) []string {
 	return out
 }
 
+// Keywords keeps the keywords of a list of flags (or of several lists),
+// one spelling per keyword (keywords are case-insensitive, RFC 9051
+// section 2.3.2: the first in sort order wins), sorted.
+func Keywords(flags []string) []string {
+	slices.Sort(flags)
+	out := make([]string, 0, len(flags))
+	seen := make(map[string]bool, len(flags))
+	for _, f := range flags {
+		if f == "" || strings.HasPrefix(f, `\`) {
+			continue
+		}
+		if k := strings.ToLower(f); !seen[k] {
+			seen[k] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // HasFlag reports whether flags holds f, case-insensitively.
 func HasFlag(flags []string, f string) bool {
 	for _, x := range flags {

@@ -77,6 +77,10 @@ type Mail interface {
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
 	// Status counts a mailbox.
 	Status(ctx context.Context, accountID, mailboxID int64) (MailboxStatus, error)
+	// MailboxKeywords lists the keywords (flags other than the system
+	// flags) set on at least one message of the mailbox, sorted, each in
+	// one spelling: what IMAP announces in FLAGS (RFC 9051 section 7.3.5).
+	MailboxKeywords(ctx context.Context, accountID, mailboxID int64) ([]string, error)
 
 	// Append stores messages (MULTIAPPEND: all or none). Quota is checked.
 	// Appending into a \Sent mailbox a message whose Message-ID is already

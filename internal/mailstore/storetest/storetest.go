@@ -51,6 +51,7 @@ func Run(t *testing.T, b Backend) {
 		{"Changes", testChanges},
 		{"Messages", testMessages},
 		{"Status", testStatus},
+		{"Keywords", testKeywords},
 		{"Quota", testQuota},
 		{"Search", testSearch},
 		{"Retention", testRetention},

@@ -363,5 +363,28 @@ func (s *Store) Status(ctx context.Context, accountID, mailboxID int64) (mailsto
 	return st, nil
 }
 
+// MailboxKeywords lists the keywords set in a mailbox (index
+// messages_keywords, migration 0004: only rows with keywords are read).
+func (s *Store) MailboxKeywords(ctx context.Context, accountID, mailboxID int64) ([]string, error) {
+	q, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	var ok bool
+	if err := q.QueryRow(ctx, `SELECT true FROM mailboxes WHERE account_id = $1 AND id = $2 AND NOT deleted`, accountID, mailboxID).Scan(&ok); err != nil {
+		return nil, mailboxErr(err, fmt.Sprint(mailboxID))
+	}
+	rows, err := q.Query(ctx, `SELECT DISTINCT k FROM messages, unnest(flags) AS k
+		WHERE mailbox_id = $1 AND NOT (flags <@ ARRAY['\Answered', '\Deleted', '\Draft', '\Flagged', '\Seen']::text[])`, mailboxID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: keywords: %w", err)
+	}
+	kws, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: keywords: %w", err)
+	}
+	return mailstore.Keywords(kws), nil
+}
+
 // now is the store's clock for save dates and expunge times.
 func now() time.Time { return time.Now() }

@@ -402,6 +402,34 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 	})
 }
 
+// MailboxKeywords lists the keywords set in a mailbox (index
+// messages_keywords: only rows with keywords are read).
+func (s *Store) MailboxKeywords(ctx context.Context, accountID, mailboxID int64) ([]string, error) {
+	var kws []string
+	err := s.readTx(ctx, func(tx *rtx) error {
+		if _, err := getMailboxByID(ctx, tx, accountID, mailboxID); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords <> ''`, mailboxID)
+		if err != nil {
+			return fmt.Errorf("keywords: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return fmt.Errorf("keywords: %w", err)
+			}
+			kws = append(kws, strings.Fields(k)...)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mailstore.Keywords(kws), nil
+}
+
 // Status counts a mailbox.
 func (s *Store) Status(ctx context.Context, accountID, mailboxID int64) (mailstore.MailboxStatus, error) {
 	var st mailstore.MailboxStatus
