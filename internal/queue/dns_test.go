@@ -119,6 +119,11 @@ func testZone() map[string][]dnsRecord {
 		"nullmx.test./MX":    {{typ: 15, pref: 0, host: "."}},
 		"nomx.test./A":       {{typ: 1, ip: lo}},
 		"nomx.test./MX":      nil,
+		// bücher.test in A-labels (RFC 5891).
+		"xn--bcher-kva.test./MX":   {{typ: 15, pref: 10, host: "mx.xn--bcher-kva.test."}},
+		"mx.xn--bcher-kva.test./A": {{typ: 1, ip: lo}},
+		"xn--mller-kva.test./A":    {{typ: 1, ip: lo}},
+		"xn--mller-kva.test./MX":   nil,
 	}
 }
 
@@ -143,6 +148,17 @@ func TestRouteDNS(t *testing.T) {
 	}
 	if _, rerr := q.route(ctx, "servfail.test"); rerr == nil || rerr.perm {
 		t.Fatalf("SERVFAIL must be temporary: %v", rerr)
+	}
+	// A domain in U-labels (from an SMTPUTF8 sender) is looked up in
+	// A-labels, MX and implicit MX alike; one IDNA refuses fails for good.
+	if hops, rerr := q.route(ctx, "Bücher.test"); rerr != nil || len(hops) != 1 || hops[0].host != "mx.xn--bcher-kva.test" {
+		t.Fatalf("IDN MX route: %v %v", hops, rerr)
+	}
+	if hops, rerr := q.route(ctx, "müller.test"); rerr != nil || len(hops) != 1 || hops[0].addr != "xn--mller-kva.test:2525" {
+		t.Fatalf("IDN implicit MX: %v %v", hops, rerr)
+	}
+	if _, rerr := q.route(ctx, "snow☃man.test"); rerr == nil || !rerr.perm || rerr.status != "5.1.2" {
+		t.Fatalf("a name IDNA refuses: %v", rerr)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // hop is one server to try.
@@ -44,12 +46,22 @@ func (q *Queue) resolver() *net.Resolver {
 // preference (RFC 5321 section 5.1), the domain itself when it has no MX
 // (implicit MX), nothing when it has a null MX (RFC 7505).
 func (q *Queue) route(ctx context.Context, domain string) ([]hop, *routeError) {
-	if t, ok := q.cfg.Transport[domain]; ok {
-		return []hop{q.hopFor(t)}, nil
+	// An SMTPUTF8 sender may give the domain in U-labels; DNS holds it in
+	// A-labels (RFC 6531 section 3.2 leaves the lookup to IDNA, RFC 5891
+	// section 5: the lookup profile).
+	ascii, err := idna.Lookup.ToASCII(domain)
+	if err != nil {
+		return nil, &routeError{perm: true, status: "5.1.2", msg: "domain " + domain + " is not a valid domain name"}
+	}
+	for _, d := range []string{domain, ascii} {
+		if t, ok := q.cfg.Transport[d]; ok {
+			return []hop{q.hopFor(t)}, nil
+		}
 	}
 	if q.cfg.Smarthost != "" {
 		return []hop{q.hopFor(q.cfg.Smarthost)}, nil
 	}
+	domain = ascii
 	r := q.resolver()
 	mxs, err := r.LookupMX(ctx, domain)
 	// RFC 7505 section 3: a single MX "." means the domain takes no mail.
