@@ -23,6 +23,11 @@ func (s *session) capabilities() string {
 		" STATUS=SIZE MULTIAPPEND BINARY CONDSTORE QRESYNC OBJECTID SAVEDATE PREVIEW UTF8=ACCEPT")
 	b.WriteByte(' ')
 	b.WriteString(s.appendLimitCapability())
+	if s.state != stateNotAuth && s.deflate == nil {
+		// RFC 4978 section 5: COMPRESS is a command-auth (valid once
+		// authenticated), and it can be used once per connection.
+		b.WriteString(" COMPRESS=DEFLATE")
+	}
 	if s.state == stateNotAuth {
 		if s.srv.cfg.TLS != nil && !s.isTLS {
 			b.WriteString(" STARTTLS")

@@ -44,6 +44,8 @@ type session struct {
 	bw       *bufio.Writer
 	isTLS    bool
 	loopback bool
+	// deflate is conn once COMPRESS=DEFLATE is active (RFC 4978).
+	deflate *compressConn
 
 	state        uint8
 	acct         mailstore.Account
@@ -156,6 +158,10 @@ func (s *session) serve() {
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				// RFC 9051 section 5.4: autologout.
 				s.bye("Autologout; idle for too long")
+			case errors.Is(err, errCorruptDeflate):
+				// Nothing more the client sends can be read (RFC 4978);
+				// the output side still works, so say why.
+				s.bye("Corrupt compressed data")
 			}
 			return
 		}
@@ -201,6 +207,7 @@ var handlers = map[string]handlerSpec{
 	"LOGIN":        {fn: (*session).cmdLogin, states: stateNotAuth},
 	"AUTHENTICATE": {fn: (*session).cmdAuthenticate, states: stateNotAuth},
 	"ENABLE":       {fn: (*session).cmdEnable, states: authedState},
+	"COMPRESS":     {fn: (*session).cmdCompress, states: authedState},
 	"SELECT":       {fn: (*session).cmdSelect, states: authedState},
 	"EXAMINE":      {fn: (*session).cmdSelect, states: authedState},
 	"CREATE":       {fn: (*session).cmdCreate, states: authedState},
@@ -356,7 +363,12 @@ func (s *session) writef(format string, args ...any) {
 
 func (s *session) flush() error {
 	_ = s.conn.SetWriteDeadline(time.Now().Add(5 * time.Minute))
-	if err := s.bw.Flush(); err != nil {
+	err := s.bw.Flush()
+	if err == nil && s.deflate != nil {
+		// RFC 4978: the client decodes only what a sync flush completes.
+		err = s.deflate.flush()
+	}
+	if err != nil {
 		s.state = stateLogout
 		return err
 	}

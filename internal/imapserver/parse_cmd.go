@@ -145,6 +145,13 @@ func parseArgs(p *parser, c *command) (any, error) {
 		}
 		s, err := p.seqSet()
 		return uidExpungeArgs{s}, err
+	case "COMPRESS":
+		// RFC 4978 section 5: compress = "COMPRESS" SP algorithm.
+		if err := p.sp(); err != nil {
+			return nil, p.errf("COMPRESS needs an algorithm")
+		}
+		alg, err := p.atom()
+		return strings.ToUpper(alg), err
 	case "LOGIN":
 		return parseLogin(p)
 	case "AUTHENTICATE":
