@@ -16,10 +16,10 @@ func TestTrigramQuery(t *testing.T) {
 	for _, c := range []struct{ col, in, want string }{
 		{"", "abc", `"abc"`},
 		{"", "abcd", `"abc" AND "bcd"`},
-		{"", "abcdef", `"abc" AND "def"`},
-		{"body", "abcdefg", `body : ("abc" AND "def" AND "efg")`},
+		{"body", "ab ab", `body : ("ab " AND "b a" AND " ab")`},
+		{"", "abcABC", `"abc" AND "bcA" AND "cAB"`},
 		{"", `a"bc`, `"a""b" AND """bc"`},
-		{"", "grüße", `"grü" AND "üße"`},
+		{"", "grüße", `"grü" AND "rüß" AND "üße"`},
 	} {
 		if got := trigramQuery(c.col, c.in); got != c.want {
 			t.Errorf("trigramQuery(%q, %q) = %s, want %s", c.col, c.in, got, c.want)
