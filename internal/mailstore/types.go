@@ -10,6 +10,8 @@
 package mailstore
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/roost-mail/roost/internal/message"
@@ -286,4 +288,59 @@ type QueueEntry struct {
 	// Lease: the node working on this entry and until when.
 	LeaseOwner string
 	LeaseUntil time.Time
+	// Delivery status notification parameters (RFC 3461) given with the
+	// message; zero values mean none were given.
+	Ret   string // RET: "FULL" or "HDRS" (section 4.3); "" absent
+	EnvID string // ENVID, xtext-decoded (section 4.4); "" absent
+	// RcptDSN holds NOTIFY and ORCPT per recipient, aligned with
+	// Recipients (RcptDSN[i] is Recipients[i]'s); nil when no recipient
+	// had either.
+	RcptDSN []RcptDSN
+}
+
+// RcptDSN is one recipient's DSN parameters (RFC 3461 sections 4.1, 4.2).
+type RcptDSN struct {
+	// Notify is NOTIFY's keywords, upper case: ["NEVER"], or some of
+	// "SUCCESS", "FAILURE", "DELAY"; nil when absent (the default,
+	// FAILURE and DELAY, applies).
+	Notify []string
+	// ORcpt is ORCPT as "addr-type;address" with the address decoded
+	// (e.g. "rfc822;a@b.example"); "" when absent.
+	ORcpt string
+}
+
+// SplitRcptDSN turns an entry's per-recipient DSN parameters into the two
+// lists the backends store (NOTIFY's keywords comma-joined, "" for none),
+// empty when no recipient has any; ErrInvalidName when RcptDSN is not
+// aligned with Recipients.
+func SplitRcptDSN(e QueueEntry) (notify, orcpt []string, err error) {
+	if len(e.RcptDSN) == 0 {
+		return []string{}, []string{}, nil
+	}
+	if len(e.RcptDSN) != len(e.Recipients) {
+		return nil, nil, fmt.Errorf("queue entry has %d recipients but %d DSN parameter sets: %w", len(e.Recipients), len(e.RcptDSN), ErrInvalidName)
+	}
+	notify, orcpt = make([]string, len(e.RcptDSN)), make([]string, len(e.RcptDSN))
+	for i, d := range e.RcptDSN {
+		notify[i], orcpt[i] = strings.Join(d.Notify, ","), d.ORcpt
+	}
+	return notify, orcpt, nil
+}
+
+// JoinRcptDSN is SplitRcptDSN's inverse: nil for empty lists.
+func JoinRcptDSN(notify, orcpt []string) []RcptDSN {
+	n := max(len(notify), len(orcpt))
+	if n == 0 {
+		return nil
+	}
+	out := make([]RcptDSN, n)
+	for i := range out {
+		if i < len(notify) && notify[i] != "" {
+			out[i].Notify = strings.Split(notify[i], ",")
+		}
+		if i < len(orcpt) {
+			out[i].ORcpt = orcpt[i]
+		}
+	}
+	return out
 }

@@ -23,13 +23,13 @@ func (q *Queue) send(ctx context.Context, e mailstore.QueueEntry, raw []byte) []
 	}
 	var last []rcptResult
 	for _, h := range hops {
-		res, err := q.deliverTo(ctx, h, e.From, e.Recipients, raw, false)
+		res, err := q.deliverTo(ctx, h, e, raw, false)
 		var tlsErr *tlsFailure
 		if errors.As(err, &tlsErr) {
 			// RFC 7435 section 3 (opportunistic security): a failed
 			// STARTTLS falls back to cleartext rather than not delivering.
 			q.log.Info("STARTTLS failed, retrying in cleartext", "host", h.host, "err", tlsErr.err)
-			res, err = q.deliverTo(ctx, h, e.From, e.Recipients, raw, true)
+			res, err = q.deliverTo(ctx, h, e, raw, true)
 		}
 		if err == nil {
 			return res
@@ -210,7 +210,8 @@ func has8bit(b []byte) bool {
 // 3.3). An error means the host could not be used (connection, greeting,
 // EHLO, TLS, I/O): the caller tries the next one. Replies to MAIL, RCPT and
 // DATA become per-recipient results.
-func (q *Queue) deliverTo(ctx context.Context, h hop, from string, rcpts []string, raw []byte, noTLS bool) ([]rcptResult, error) {
+func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, raw []byte, noTLS bool) ([]rcptResult, error) {
+	from, rcpts := e.From, e.Recipients
 	d := net.Dialer{Timeout: q.cfg.DialTimeout, Resolver: q.resolver()}
 	nc, err := d.DialContext(ctx, "tcp", h.addr)
 	if err != nil {
@@ -307,6 +308,21 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, from string, rcpts []strin
 	if utf8 {
 		mail += " SMTPUTF8" // RFC 6531 section 3.4
 	}
+	// RFC 3461 section 5.2.1 (relay to a DSN-capable hop): RET and ENVID
+	// go on with MAIL, NOTIFY and ORCPT with each RCPT, so the next hop
+	// reports as the sender asked. Without DSN there, they are dropped and
+	// we report success ourselves ("relayed", section 5.2.3).
+	_, dsn := ext["DSN"]
+	if dsn {
+		mail += mailDSNParams(e)
+	}
+	rcptCmd := func(i int) string {
+		cmd := "RCPT TO:<" + rcpts[i] + ">"
+		if dsn {
+			cmd += rcptDSNParams(rcptDSN(e, i))
+		}
+		return cmd
+	}
 	_, pipelining := ext["PIPELINING"]
 	var mailRep smtpReply
 	rcptReps := make([]smtpReply, len(rcpts))
@@ -315,8 +331,8 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, from string, rcpts []strin
 		c.deadline(q.cfg.CommandTimeout)
 		w := c.text.W
 		w.WriteString(mail + "\r\n")
-		for _, r := range rcpts {
-			w.WriteString("RCPT TO:<" + r + ">\r\n")
+		for i := range rcpts {
+			w.WriteString(rcptCmd(i) + "\r\n")
 		}
 		if err := w.Flush(); err != nil {
 			return nil, err
@@ -334,8 +350,8 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, from string, rcpts []strin
 			return nil, err
 		}
 		if mailRep.code/100 == 2 {
-			for i, r := range rcpts {
-				if rcptReps[i], err = c.cmd("RCPT TO:<%s>", r); err != nil {
+			for i := range rcpts {
+				if rcptReps[i], err = c.cmd("%s", rcptCmd(i)); err != nil {
 					return nil, err
 				}
 			}
@@ -350,6 +366,7 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, from string, rcpts []strin
 	for i, rep := range rcptReps {
 		if rep.code/100 == 2 {
 			accepted = append(accepted, i)
+			results[i].dsnRelayed = dsn
 			continue
 		}
 		setAll([]int{i}, rep)
@@ -386,4 +403,72 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, from string, rcpts []strin
 	setAll(accepted, rep)
 	c.cmd("QUIT")
 	return results, nil
+}
+
+// mailDSNParams is MAIL's RET and ENVID parameters for e (RFC 3461
+// sections 4.3, 4.4), each with a leading space; "" when it has none.
+func mailDSNParams(e mailstore.QueueEntry) string {
+	var p string
+	if ret := strings.ToUpper(e.Ret); ret == "FULL" || ret == "HDRS" {
+		p += " RET=" + ret
+	}
+	if e.EnvID != "" {
+		p += " ENVID=" + xtext(e.EnvID)
+	}
+	return p
+}
+
+// rcptDSNParams is RCPT's NOTIFY and ORCPT parameters (RFC 3461
+// sections 4.1, 4.2), each with a leading space; "" when it has none.
+func rcptDSNParams(d mailstore.RcptDSN) string {
+	var p string
+	var notify []string
+	for _, n := range d.Notify {
+		switch n = strings.ToUpper(n); n {
+		case notifyNever, notifySuccess, notifyFailure, notifyDelay:
+			notify = append(notify, n)
+		}
+	}
+	if len(notify) > 0 {
+		p += " NOTIFY=" + strings.Join(notify, ",")
+	}
+	if atype, addr, ok := strings.Cut(d.ORcpt, ";"); ok && addr != "" {
+		switch strings.ToLower(atype) {
+		case "rfc822":
+			p += " ORCPT=rfc822;" + xtext(addr)
+		case "utf-8":
+			// RFC 6533 section 3: utf-8-addr-xtext.
+			p += " ORCPT=utf-8;" + utf8AddrXtext(addr)
+		}
+	}
+	return p
+}
+
+// xtext encodes s as RFC 3461 section 4 xtext: "+" and two upper-case hex
+// digits for every byte outside "!".."~" and for "+" and "=".
+func xtext(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '!' || c > '~' || c == '+' || c == '=' {
+			fmt.Fprintf(&b, "+%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// utf8AddrXtext encodes s as RFC 6533 section 3 utf-8-addr-xtext:
+// "\x{HEX}" for non-ASCII characters, controls, space, "+", "=" and "\".
+func utf8AddrXtext(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < '!' || r > '~' || r == '+' || r == '=' || r == '\\' {
+			fmt.Fprintf(&b, "\\x{%02X}", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/roost-mail/roost/internal/delivery"
 )
 
 // parsedDSN is what a reader of a DSN gets out of it.
@@ -20,6 +22,8 @@ type parsedDSN struct {
 	perMessage textproto.MIMEHeader
 	perRcpt    []textproto.MIMEHeader
 	headers    string
+	returned   string // the third part's type
+	full       string // the returned message when it is message/rfc822
 }
 
 // parseDSN parses a multipart/report DSN strictly; tests use it for bounces
@@ -73,9 +77,15 @@ func parseDSN(t testing.TB, raw []byte) parsedDSN {
 			}
 		case "text/rfc822-headers":
 			out.headers = string(body)
+		case "message/rfc822":
+			out.full = string(body)
+			out.headers = string(body[:delivery.HeaderEnd(body)])
 		}
 	}
-	if strings.Join(types, ",") != "text/plain,message/delivery-status,text/rfc822-headers" {
+	if len(types) == 3 {
+		out.returned = types[2]
+	}
+	if j := strings.Join(types, ","); j != "text/plain,message/delivery-status,text/rfc822-headers" && j != "text/plain,message/delivery-status,message/rfc822" {
 		t.Fatalf("parts %v", types)
 	}
 	return out
@@ -125,8 +135,10 @@ func FuzzBuildDSN(f *testing.F) {
 	f.Add("", "", "ü@y.test", "", "", []byte("no header end"), true)
 	f.Add("h", "a", "--b", "4.4.1", "--=_roost_", []byte("X: --=_roost_\r\n\r\n"), true)
 	f.Fuzz(func(t *testing.T, host, to, rcpt, status, diag string, orig []byte, delayed bool) {
-		raw := BuildDSN(DSN{ReportingMTA: host, To: to, Date: time.Unix(0, 0), Delayed: delayed, Original: orig,
-			Recipients: []DSNRecipient{{Address: rcpt, Status: status, Diagnostic: diag, SMTPDiag: true}, {Address: rcpt}}})
+		// Odd-length originals go back whole (RET=FULL); ENVID and ORCPT
+		// take outside values too.
+		raw := BuildDSN(DSN{ReportingMTA: host, To: to, Date: time.Unix(0, 0), Delayed: delayed, Original: orig, EnvID: diag, Full: len(orig)%2 == 1,
+			Recipients: []DSNRecipient{{Address: rcpt, ORcpt: "rfc822;" + diag, Status: status, Diagnostic: diag, SMTPDiag: true}, {Address: rcpt, ORcpt: to}}})
 		d := parseDSN(t, raw)
 		if len(d.perRcpt) != 2 {
 			t.Fatalf("per-recipient blocks: %d\n%s", len(d.perRcpt), raw)

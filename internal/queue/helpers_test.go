@@ -58,6 +58,10 @@ type sinkMsg struct {
 	Rcpts []string
 	Data  string
 	TLS   bool // the message came over TLS
+	// DSN parameters as received (the sink advertises DSN only when
+	// started by startSinkDSN).
+	Mail     smtp.MailOptions
+	RcptOpts []smtp.RcptOptions
 }
 
 // sink is a go-smtp server on loopback standing in for a remote MX.
@@ -101,6 +105,13 @@ func startSinkTLS(t testing.TB, addr string, cfg *tls.Config) *sink {
 	s.srv.ErrorLog = slogPrinter{}
 	go s.srv.Serve(ln)
 	t.Cleanup(s.stop)
+	return s
+}
+
+// startSinkDSN is startSink advertising DSN (RFC 3461).
+func startSinkDSN(t testing.TB) *sink {
+	s := startSink(t, "")
+	s.srv.EnableDSN = true
 	return s
 }
 
@@ -159,15 +170,22 @@ type sinkSession struct {
 	c     *smtp.Conn
 	from  string
 	rcpts []string
+	mail  smtp.MailOptions
+	ropts []smtp.RcptOptions
 }
 
-func (ss *sinkSession) Reset()        { ss.from, ss.rcpts = "", nil }
+func (ss *sinkSession) Reset() {
+	ss.from, ss.rcpts, ss.mail, ss.ropts = "", nil, smtp.MailOptions{}, nil
+}
 func (ss *sinkSession) Logout() error { return nil }
-func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 	ss.from = from
+	if opts != nil {
+		ss.mail = *opts
+	}
 	return nil
 }
-func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *sinkSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	switch {
 	case strings.HasPrefix(to, "reject"):
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
@@ -175,6 +193,11 @@ func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "try later"}
 	}
 	ss.rcpts = append(ss.rcpts, to)
+	var o smtp.RcptOptions
+	if opts != nil {
+		o = *opts
+	}
+	ss.ropts = append(ss.ropts, o)
 	return nil
 }
 func (ss *sinkSession) Data(r io.Reader) error {
@@ -183,7 +206,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		return err
 	}
 	ss.s.mu.Lock()
-	ss.s.msgs = append(ss.s.msgs, sinkMsg{From: ss.from, Rcpts: ss.rcpts, Data: string(b), TLS: isTLS(ss.c)})
+	ss.s.msgs = append(ss.s.msgs, sinkMsg{From: ss.from, Rcpts: ss.rcpts, Data: string(b), TLS: isTLS(ss.c), Mail: ss.mail, RcptOpts: ss.ropts})
 	ss.s.mu.Unlock()
 	ss.s.got <- struct{}{}
 	return nil

@@ -4,7 +4,10 @@
 // smarthost, MX lookup with the implicit-MX and null-MX rules), the SMTP
 // client side with opportunistic STARTTLS, retries with exponential
 // backoff, delay warnings and DSN bounces (RFC 3464) into the sender's
-// INBOX.
+// INBOX. It honours the DSN extension's parameters (RFC 3461: NOTIFY,
+// ORCPT, RET, ENVID): it reports only what each recipient asked for,
+// passes them on to a next hop that supports DSN, and sends the
+// "relayed" and "delivered" success reports.
 //
 // Several nodes may run workers on one store: every entry is claimed with
 // an expiring lease (Store.ClaimDue), so exactly one node works on it, and
@@ -159,11 +162,28 @@ func (q *Queue) Wake() {
 	}
 }
 
+// Envelope is a message's SMTP envelope with its delivery status
+// notification parameters (RFC 3461), as the SMTP server received them.
+type Envelope struct {
+	From       string   // reverse-path; "" is the null sender
+	Recipients []string // forward-paths
+	// RcptDSN is NOTIFY and ORCPT per recipient, aligned with Recipients;
+	// nil when none was given.
+	RcptDSN []mailstore.RcptDSN
+	Ret     string // RET: "FULL", "HDRS" or ""
+	EnvID   string // ENVID, xtext-decoded; "" if none
+}
+
 // Enqueue stores raw for the remote recipients, one entry per recipient
 // domain, durably, and wakes the worker. accountID is the submitting
 // account (0 for mail not submitted by a user).
 func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, raw []byte, accountID int64) error {
-	if _, err := enqueue(ctx, q.store, from, rcpts, raw, accountID, q.now()); err != nil {
+	return q.EnqueueEnvelope(ctx, Envelope{From: from, Recipients: rcpts}, raw, accountID)
+}
+
+// EnqueueEnvelope is Enqueue with the envelope's DSN parameters.
+func (q *Queue) EnqueueEnvelope(ctx context.Context, env Envelope, raw []byte, accountID int64) error {
+	if _, err := enqueueEnvelope(ctx, q.store, env, raw, accountID, q.now()); err != nil {
 		return err
 	}
 	q.Wake()
@@ -171,7 +191,11 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, raw []
 }
 
 func enqueue(ctx context.Context, store mailstore.Store, from string, rcpts []string, raw []byte, accountID int64, now time.Time) ([]int64, error) {
-	entries, err := Entries(from, rcpts, int64(len(raw)), accountID, now)
+	return enqueueEnvelope(ctx, store, Envelope{From: from, Recipients: rcpts}, raw, accountID, now)
+}
+
+func enqueueEnvelope(ctx context.Context, store mailstore.Store, env Envelope, raw []byte, accountID int64, now time.Time) ([]int64, error) {
+	entries, err := EnvelopeEntries(env, int64(len(raw)), accountID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -187,13 +211,28 @@ func enqueue(ctx context.Context, store mailstore.Store, from string, rcpts []st
 // Enqueue stores them; a submission hands them to Store.Deliver with its
 // local copies instead, so both commit together.
 func Entries(from string, rcpts []string, size, accountID int64, now time.Time) ([]mailstore.QueueEntry, error) {
+	return EnvelopeEntries(Envelope{From: from, Recipients: rcpts}, size, accountID, now)
+}
+
+// EnvelopeEntries is Entries carrying the envelope's DSN parameters into
+// the entries: RET and ENVID into each, NOTIFY and ORCPT with their
+// recipient.
+func EnvelopeEntries(env Envelope, size, accountID int64, now time.Time) ([]mailstore.QueueEntry, error) {
+	rcpts := env.Recipients
 	if len(rcpts) == 0 {
 		return nil, errors.New("queue: no recipients")
 	}
-	byDomain := make(map[string][]string)
+	if env.RcptDSN != nil && len(env.RcptDSN) != len(rcpts) {
+		return nil, fmt.Errorf("queue: %d recipients but %d DSN parameter sets", len(rcpts), len(env.RcptDSN))
+	}
+	type domainRcpts struct {
+		rcpts []string
+		dsn   []mailstore.RcptDSN
+	}
+	byDomain := make(map[string]*domainRcpts)
 	var order []string
 	seen := make(map[string]bool, len(rcpts))
-	for _, r := range rcpts {
+	for i, r := range rcpts {
 		k := strings.ToLower(r)
 		if seen[k] {
 			continue // a recipient named twice gets one copy
@@ -203,21 +242,30 @@ func Entries(from string, rcpts []string, size, accountID int64, now time.Time) 
 		if d == "" {
 			return nil, fmt.Errorf("queue: recipient %q has no domain: %w", r, mailstore.ErrInvalidName)
 		}
-		if _, ok := byDomain[d]; !ok {
+		dr := byDomain[d]
+		if dr == nil {
+			dr = &domainRcpts{}
+			byDomain[d] = dr
 			order = append(order, d)
 		}
-		byDomain[d] = append(byDomain[d], r)
+		dr.rcpts = append(dr.rcpts, r)
+		if env.RcptDSN != nil {
+			dr.dsn = append(dr.dsn, env.RcptDSN[i])
+		}
 	}
 	entries := make([]mailstore.QueueEntry, 0, len(order))
 	for _, d := range order {
 		entries = append(entries, mailstore.QueueEntry{
 			AccountID:   accountID,
-			From:        from,
-			Recipients:  byDomain[d],
+			From:        env.From,
+			Recipients:  byDomain[d].rcpts,
 			Domain:      d,
 			Size:        size,
 			Created:     now,
 			NextAttempt: now,
+			Ret:         env.Ret,
+			EnvID:       env.EnvID,
+			RcptDSN:     byDomain[d].dsn,
 		})
 	}
 	return entries, nil
@@ -226,6 +274,12 @@ func Entries(from string, rcpts []string, size, accountID int64, now time.Time) 
 // Entries is the package function Entries with the queue's clock.
 func (q *Queue) Entries(from string, rcpts []string, size, accountID int64) ([]mailstore.QueueEntry, error) {
 	return Entries(from, rcpts, size, accountID, q.now())
+}
+
+// EnvelopeEntries is the package function EnvelopeEntries with the
+// queue's clock.
+func (q *Queue) EnvelopeEntries(env Envelope, size, accountID int64) ([]mailstore.QueueEntry, error) {
+	return EnvelopeEntries(env, size, accountID, q.now())
 }
 
 // List returns the queue's entries (for `roost queue list`).
@@ -280,10 +334,10 @@ func Drop(ctx context.Context, store mailstore.Store, hostname string, ids []int
 			return n, fmt.Errorf("queue: drop %d: %w", id, err)
 		}
 		var failed []rcptResult
-		for _, r := range e.Recipients {
-			failed = append(failed, rcptResult{rcpt: r, perm: true, status: "5.3.0", diag: "dropped from the queue by the administrator"})
+		for i, r := range e.Recipients {
+			failed = append(failed, rcptResult{rcpt: r, perm: true, status: "5.3.0", diag: "dropped from the queue by the administrator", dsn: rcptDSN(e, i)})
 		}
-		if err := b.bounce(ctx, e, failed, false, time.Now()); err != nil {
+		if err := b.bounce(ctx, e, failed, "failed", time.Now()); err != nil {
 			return n, fmt.Errorf("queue: drop %d: %w", id, err)
 		}
 		if err := store.DeleteQueueEntry(ctx, id); err != nil {

@@ -13,12 +13,17 @@ import (
 // rcptResult is the outcome of one attempt for one recipient.
 type rcptResult struct {
 	rcpt      string
-	ok        bool   // accepted by the next hop
-	perm      bool   // permanent failure: bounce now
-	status    string // RFC 3463 enhanced status, e.g. "5.1.1"
-	diag      string // what the remote said ("550 5.1.1 ...") or why we failed
-	smtpDiag  bool   // diag is an SMTP reply (Diagnostic-Code type smtp)
-	remoteMTA string // the host that answered, "" if none did
+	ok        bool              // accepted by the next hop
+	perm      bool              // permanent failure: bounce now
+	status    string            // RFC 3463 enhanced status, e.g. "5.1.1"
+	diag      string            // what the remote said ("550 5.1.1 ...") or why we failed
+	smtpDiag  bool              // diag is an SMTP reply (Diagnostic-Code type smtp)
+	remoteMTA string            // the host that answered, "" if none did
+	dsn       mailstore.RcptDSN // the recipient's NOTIFY and ORCPT
+	// dsnRelayed: the next hop advertised DSN and was given NOTIFY and
+	// ORCPT, so reporting success is its job now (RFC 3461 section
+	// 5.2.2).
+	dsnRelayed bool
 }
 
 // Run delivers due entries until ctx ends, then waits for the deliveries
@@ -149,14 +154,22 @@ func (q *Queue) attempt(ctx context.Context, e mailstore.QueueEntry) {
 			return
 		}
 	}
+	for i := range results {
+		results[i].dsn = rcptDSN(e, i)
+	}
 	now := q.now()
 	expired := now.Sub(e.Created) >= q.cfg.MaxAge
-	var failed, waiting []rcptResult
+	var failed, waiting, relayed []rcptResult
 	var delivered int
 	for _, r := range results {
 		switch {
 		case r.ok:
 			delivered++
+			if !r.dsnRelayed {
+				// RFC 3461 section 5.2.3: relayed to a hop without DSN
+				// support: "relayed" report if NOTIFY has SUCCESS.
+				relayed = append(relayed, r)
+			}
 		case r.perm:
 			failed = append(failed, r)
 		case expired:
@@ -171,12 +184,15 @@ func (q *Queue) attempt(ctx context.Context, e mailstore.QueueEntry) {
 	b := q.bouncer()
 	if len(failed) > 0 {
 		log.Info("delivery failed permanently", "rcpts", len(failed), "err", failed[0].diag)
-		if err := b.bounce(context.WithoutCancel(ctx), e, failed, false, now); err != nil {
+		if err := b.bounce(context.WithoutCancel(ctx), e, failed, "failed", now); err != nil {
 			log.Error("bouncing", "err", err)
 		}
 	}
 	if delivered > 0 {
 		log.Info("delivered", "rcpts", delivered)
+		if err := b.bounce(context.WithoutCancel(ctx), e, relayed, "relayed", now); err != nil {
+			log.Error("sending success DSN", "err", err)
+		}
 	}
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
@@ -191,7 +207,9 @@ func (q *Queue) attempt(ctx context.Context, e mailstore.QueueEntry) {
 	e.LastError = waiting[0].diag
 	if q.cfg.WarnAfter > 0 && !e.Warned && now.Sub(e.Created) >= q.cfg.WarnAfter {
 		// RFC 3464 section 2.3.3: Action: delayed, sent once.
-		if err := b.bounce(bg, e, waiting, true, now); err != nil {
+		// RFC 3461 section 4.1: only to recipients whose NOTIFY has
+		// DELAY (or is absent); bounce leaves the others out.
+		if err := b.bounce(bg, e, waiting, "delayed", now); err != nil {
 			log.Error("sending delay warning", "err", err)
 		}
 		e.Warned = true
@@ -217,9 +235,13 @@ func (q *Queue) requeue(ctx context.Context, e mailstore.QueueEntry, raw []byte,
 	ne := e
 	ne.ID = 0
 	ne.LeaseOwner, ne.LeaseUntil = "", time.Time{}
-	ne.Recipients = nil
+	ne.Recipients, ne.RcptDSN = nil, nil
 	for _, r := range waiting {
 		ne.Recipients = append(ne.Recipients, r.rcpt)
+		if e.RcptDSN != nil {
+			// The DSN parameters follow their recipient.
+			ne.RcptDSN = append(ne.RcptDSN, r.dsn)
+		}
 	}
 	if _, err := q.store.Enqueue(ctx, raw, []mailstore.QueueEntry{ne}); err != nil {
 		return fmt.Errorf("enqueue remaining: %w", err)

@@ -1,6 +1,7 @@
 package smtpserver
 
 import (
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -30,7 +31,7 @@ host, mx, sub, pw = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 msg = "From: alice@x.test\r\nTo: bob@x.test\r\nSubject: py\r\nMessage-ID: <py@x.test>\r\n\r\nfrom python\r\n"
 with smtplib.SMTP(host, mx, local_hostname="py.test", timeout=10) as s:
     s.ehlo("py.test")
-    assert s.has_extn("chunking") and s.has_extn("smtputf8"), s.esmtp_features
+    assert s.has_extn("chunking") and s.has_extn("smtputf8") and not s.has_extn("dsn"), s.esmtp_features
     try:
         s.sendmail("x@remote.test", ["nobody@x.test"], msg)
         sys.exit("unknown recipient accepted")
@@ -46,6 +47,11 @@ with smtplib.SMTP(host, sub, local_hostname="py.test", timeout=10) as s:
         assert e.smtp_code == 530, e
     s.login("alice@x.test", pw)
     s.sendmail("alice@x.test", ["bob@x.test"], msg.replace("<py@", "<py2@"))
+    # RFC 3461 parameters: a "delivered" report comes back to Alice.
+    assert s.has_extn("dsn"), s.esmtp_features
+    refused = s.sendmail("alice@x.test", ["bob@x.test"], msg.replace("<py@", "<pydsn@"),
+        mail_options=["RET=HDRS", "ENVID=py+2Benv"], rcpt_options=["NOTIFY=SUCCESS", "ORCPT=rfc822;bob@x.test"])
+    assert refused == {}, refused
 print("ok")
 `
 
@@ -64,10 +70,17 @@ func TestPythonSmtplib(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("python: %v\n%s", err, out)
 	}
-	if n := len(e.mailbox(t, e.bob, "")); n != 2 {
-		t.Fatalf("bob has %d messages, want 2", n)
+	if n := len(e.mailbox(t, e.bob, "")); n != 3 {
+		t.Fatalf("bob has %d messages, want 3", n)
 	}
-	if n := len(e.mailbox(t, e.alice, mailstore.SpecialSent)); n != 1 {
-		t.Fatalf("alice's Sent has %d, want 1", n)
+	if es, err := e.store.ListQueue(context.Background()); err != nil || len(es) != 0 {
+		t.Fatalf("queue %+v, %v; want nothing", es, err)
+	}
+	reports := e.mailbox(t, e.alice, "")
+	if len(reports) != 1 || !strings.Contains(string(reports[0]), "Original-Envelope-Id: py+env") || !strings.Contains(string(reports[0]), "Action: delivered") {
+		t.Fatalf("alice's reports: %q", reports)
+	}
+	if n := len(e.mailbox(t, e.alice, mailstore.SpecialSent)); n != 2 {
+		t.Fatalf("alice's Sent has %d, want 2 (both submissions)", n)
 	}
 }

@@ -2,7 +2,9 @@
 // the MX role (port 25: mail for the served domains, no relaying) and the
 // submission role (587 with STARTTLS, 465 with implicit TLS: AUTH required,
 // sender checks, local recipients delivered at once, remote ones queued,
-// a copy filed in the sender's Sent).
+// a copy filed in the sender's Sent). Submission takes the DSN parameters
+// (RFC 3461), carries them into the queue entries, and reports a local
+// delivery that asked for NOTIFY=SUCCESS.
 //
 // One Server serves one role (Config.Submission); the app builds one for
 // MX and one for submission and calls Serve once per listener (submission
@@ -129,6 +131,13 @@ func New(store mailstore.Store, authn *auth.Authenticator, q *queue.Queue, cfg C
 	gs.ReadTimeout = cfg.ReadTimeout
 	gs.WriteTimeout = cfg.WriteTimeout
 	gs.EnableSMTPUTF8 = true // RFC 6531: we store bytes as received
+	// RFC 3461: RET/ENVID and NOTIFY/ORCPT are carried with the message
+	// and honoured when reporting (internal/queue). Offered on submission
+	// only: on the MX an unauthenticated sender asking NOTIFY=SUCCESS would
+	// have us send a report to any address it names (backscatter). DSN is
+	// an optional extension; a server relaying to our MX then reports
+	// "relayed" itself (RFC 3461 section 5.2.3).
+	gs.EnableDSN = cfg.Submission
 	// The session decides per connection whether AUTH is allowed (TLS or
 	// loopback); go-smtp's own check would refuse loopback.
 	gs.AllowInsecureAuth = true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/roost-mail/roost/internal/delivery"
 	"github.com/roost-mail/roost/internal/mailstore"
+	"github.com/roost-mail/roost/internal/queue"
 )
 
 type backend struct{ s *Server }
@@ -36,6 +37,12 @@ type session struct {
 	accounts    []int64  // their accounts, resolved at RCPT
 	remote      []string // remote recipients (submission only)
 	transaction int
+
+	// RFC 3461 DSN parameters: RET and ENVID of the transaction, NOTIFY
+	// and ORCPT of each recipient (aligned with local and remote).
+	ret, envID string
+	localDSN   []mailstore.RcptDSN
+	remoteDSN  []mailstore.RcptDSN
 }
 
 func (ss *session) ctx() (context.Context, context.CancelFunc) {
@@ -50,6 +57,8 @@ func (ss *session) Reset() {
 	ss.local = nil
 	ss.accounts = nil
 	ss.remote = nil
+	ss.ret, ss.envID = "", ""
+	ss.localDSN, ss.remoteDSN = nil, nil
 }
 
 func (ss *session) Logout() error { return nil }
@@ -72,6 +81,11 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		}
 	}
 	ss.from = from
+	if opts != nil {
+		// go-smtp has checked RET's value and ENVID's xtext (RFC 3461
+		// sections 4.3, 4.4) and answered 501 to bad ones.
+		ss.ret, ss.envID = string(opts.Return), opts.EnvelopeID
+	}
 	return nil
 }
 
@@ -98,6 +112,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err != nil {
 		return errBadAddress
 	}
+	dsn := rcptDSN(opts)
 	// Accounts and aliases exist only in served domains, so an address
 	// that resolves is local; the domain list is read only for one that
 	// does not (an unknown user, or another domain).
@@ -105,6 +120,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err == nil {
 		ss.local = append(ss.local, addr)
 		ss.accounts = append(ss.accounts, acct.ID)
+		ss.localDSN = append(ss.localDSN, dsn)
 		return nil
 	}
 	if !errors.Is(err, mailstore.ErrNoSuchAccount) {
@@ -125,6 +141,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		}
 		ss.local = append(ss.local, addr)
 		ss.accounts = append(ss.accounts, pm.ID)
+		ss.localDSN = append(ss.localDSN, dsn)
 		return nil
 	}
 	if served {
@@ -137,7 +154,55 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return errRelayDenied
 	}
 	ss.remote = append(ss.remote, addr)
+	ss.remoteDSN = append(ss.remoteDSN, dsn)
 	return nil
+}
+
+// rcptDSN is a RCPT's NOTIFY and ORCPT (RFC 3461 sections 4.1, 4.2),
+// which go-smtp has parsed and checked (501 for a bad combination or
+// xtext), in the store's form.
+func rcptDSN(opts *smtp.RcptOptions) mailstore.RcptDSN {
+	var d mailstore.RcptDSN
+	if opts == nil {
+		return d
+	}
+	for _, n := range opts.Notify {
+		d.Notify = append(d.Notify, strings.ToUpper(string(n)))
+	}
+	if opts.OriginalRecipient != "" {
+		d.ORcpt = strings.ToLower(string(opts.OriginalRecipientType)) + ";" + opts.OriginalRecipient
+	}
+	return d
+}
+
+// dsnOrNil is ds, or nil when no recipient gave a DSN parameter (the
+// queue entry then records none).
+func dsnOrNil(ds []mailstore.RcptDSN) []mailstore.RcptDSN {
+	for _, d := range ds {
+		if len(d.Notify) > 0 || d.ORcpt != "" {
+			return ds
+		}
+	}
+	return nil
+}
+
+// envelope is the transaction's envelope for the queue package: its
+// sender, the given recipients and their DSN parameters.
+func (ss *session) envelope(rcpts []string, dsn []mailstore.RcptDSN) queue.Envelope {
+	return queue.Envelope{From: ss.from, Recipients: rcpts, RcptDSN: dsnOrNil(dsn), Ret: ss.ret, EnvID: ss.envID}
+}
+
+// notifyDelivered sends the "delivered" DSN for local recipients that
+// asked for one (RFC 3461 section 5.2.2). The message is accepted
+// already: a failure is logged, not answered.
+func (ss *session) notifyDelivered(ctx context.Context, raw []byte) {
+	env := ss.envelope(ss.local, ss.localDSN)
+	if env.RcptDSN == nil {
+		return
+	}
+	if err := queue.NotifyDelivered(ctx, ss.s.store, ss.s.cfg.Hostname, env, raw, time.Now(), ss.s.log); err != nil {
+		ss.s.log.Error("success DSN failed; message accepted", "session", ss.id, "err", err)
+	}
 }
 
 func (ss *session) servedDomain(ctx context.Context, domain string) (bool, error) {
@@ -173,6 +238,7 @@ func (ss *session) Data(r io.Reader) error {
 	}, raw)
 	if err == nil {
 		ss.s.log.Info("delivered", "session", ss.id, "from", ss.from, "rcpts", len(ss.local), "size", len(raw))
+		ss.notifyDelivered(ctx, raw)
 	}
 	return reply(ss.s.log, err)
 }
@@ -200,7 +266,7 @@ func (ss *session) submit(ctx context.Context, raw []byte) error {
 	stamped := ss.s.deliver.Stamp(raw, *ss.trace(), all)
 	env := delivery.Envelope{From: ss.from, Recipients: ss.local, Accounts: ss.accounts}
 	if len(ss.remote) > 0 {
-		entries, err := ss.s.queue.Entries(ss.from, ss.remote, int64(len(stamped)), ss.account.ID)
+		entries, err := ss.s.queue.EnvelopeEntries(ss.envelope(ss.remote, ss.remoteDSN), int64(len(stamped)), ss.account.ID)
 		if err != nil {
 			return err
 		}
@@ -212,6 +278,7 @@ func (ss *session) submit(ctx context.Context, raw []byte) error {
 	if len(ss.remote) > 0 {
 		ss.s.queue.Wake()
 	}
+	ss.notifyDelivered(ctx, stamped)
 	ss.s.log.Info("submitted", "session", ss.id, "account", ss.account.Name, "local", len(ss.local), "remote", len(ss.remote), "size", len(raw))
 	if ss.s.cfg.SaveSent {
 		if _, err := ss.s.deliver.FileSent(ctx, ss.account.ID, raw); err != nil {

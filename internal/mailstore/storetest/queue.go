@@ -199,6 +199,87 @@ func testQueue(t *testing.T, b Backend) {
 		}
 	})
 
+	t.Run("DSNParameters", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, b)
+		s, ctx := f.S(), f.ctx
+		a := f.account("alice@example.test")
+		now := time.Now().Truncate(time.Second)
+		want := mailstore.QueueEntry{
+			AccountID: a.ID, From: a.Name, Recipients: []string{"x@one.example", "y@one.example", "z@one.example"}, Domain: "one.example", NextAttempt: now,
+			Ret: "FULL", EnvID: "QQ314159",
+			RcptDSN: []mailstore.RcptDSN{
+				{Notify: []string{"SUCCESS", "FAILURE"}, ORcpt: "rfc822;x+tag@one.example"},
+				{Notify: []string{"NEVER"}},
+				{ORcpt: "utf-8;z\u00e9@one.example"},
+			},
+		}
+		plain := mailstore.QueueEntry{AccountID: a.ID, From: a.Name, Recipients: []string{"p@two.example"}, Domain: "two.example", NextAttempt: now}
+		ids, err := s.Enqueue(ctx, simpleMsg("dsn"), []mailstore.QueueEntry{want, plain})
+		if err != nil {
+			t.Fatalf("Enqueue: %v", err)
+		}
+		check := func(how string, e mailstore.QueueEntry) {
+			t.Helper()
+			if e.Ret != want.Ret || e.EnvID != want.EnvID || len(e.RcptDSN) != len(want.RcptDSN) {
+				t.Fatalf("%s: Ret %q EnvID %q RcptDSN %+v; want %+v", how, e.Ret, e.EnvID, e.RcptDSN, want)
+			}
+			for i, d := range want.RcptDSN {
+				if !slices.Equal(e.RcptDSN[i].Notify, d.Notify) || e.RcptDSN[i].ORcpt != d.ORcpt {
+					t.Errorf("%s: RcptDSN[%d] = %+v, want %+v", how, i, e.RcptDSN[i], d)
+				}
+			}
+		}
+		e, err := s.GetQueueEntry(ctx, ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("GetQueueEntry", e)
+		// An entry without parameters reads back without any.
+		p, err := s.GetQueueEntry(ctx, ids[1])
+		if err != nil || p.Ret != "" || p.EnvID != "" || p.RcptDSN != nil {
+			t.Errorf("entry without DSN parameters = %+v, %v", p, err)
+		}
+		list, err := s.ListQueue(ctx)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("ListQueue = %+v, %v", list, err)
+		}
+		check("ListQueue", list[0])
+		claimed, err := s.ClaimDue(ctx, "node", now, now.Add(time.Minute), 10)
+		if err != nil || len(claimed) != 2 {
+			t.Fatalf("ClaimDue = %+v, %v", claimed, err)
+		}
+		check("ClaimDue", claimed[0])
+		// Recording an attempt keeps them.
+		claimed[0].Attempts = 1
+		if err := s.UpdateQueueEntry(ctx, claimed[0]); err != nil {
+			t.Fatal(err)
+		}
+		e, _ = s.GetQueueEntry(ctx, ids[0])
+		check("after UpdateQueueEntry", e)
+		// A submission's entries committed with its local copies.
+		sub := want
+		sub.Recipients = []string{"s@three.example", "t@three.example", "u@three.example"}
+		sub.Domain = "three.example"
+		if _, err := s.Deliver(ctx, mailstore.Delivery{Raw: simpleMsg("submitted"), Recipients: []mailstore.DeliveryTarget{{AccountID: a.ID}}, Queue: []mailstore.QueueEntry{sub}}); err != nil {
+			t.Fatalf("Deliver with a queue entry: %v", err)
+		}
+		list, _ = s.ListQueue(ctx)
+		if len(list) != 3 {
+			t.Fatalf("queue holds %d entries, want 3", len(list))
+		}
+		check("Deliver", list[2])
+		// Parameters not aligned with the recipients are refused.
+		bad := plain
+		bad.RcptDSN = []mailstore.RcptDSN{{Notify: []string{"NEVER"}}, {}}
+		if _, err := s.Enqueue(ctx, simpleMsg("bad"), []mailstore.QueueEntry{bad}); err == nil {
+			t.Errorf("Enqueue with %d DSN parameter sets for 1 recipient succeeded", len(bad.RcptDSN))
+		}
+		if list, _ = s.ListQueue(ctx); len(list) != 3 {
+			t.Errorf("a refused Enqueue left an entry: %d entries", len(list))
+		}
+	})
+
 	t.Run("ConcurrentClaim", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, b)

@@ -15,15 +15,18 @@ import (
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
-const queueCols = "id, account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned, lease_owner, lease_until"
+const queueCols = "id, account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned, lease_owner, lease_until, dsn_ret, dsn_envid, dsn_notify, dsn_orcpt"
 
 func scanQueue(r pgx.Row) (mailstore.QueueEntry, error) {
 	var e mailstore.QueueEntry
 	var until *time.Time
-	err := r.Scan(&e.ID, &e.AccountID, &e.From, &e.Recipients, &e.Domain, &e.BlobID, &e.Size, &e.Created, &e.Attempts, &e.NextAttempt, &e.LastError, &e.Warned, &e.LeaseOwner, &until)
+	var notify, orcpt []string
+	err := r.Scan(&e.ID, &e.AccountID, &e.From, &e.Recipients, &e.Domain, &e.BlobID, &e.Size, &e.Created, &e.Attempts, &e.NextAttempt, &e.LastError, &e.Warned, &e.LeaseOwner, &until,
+		&e.Ret, &e.EnvID, &notify, &orcpt)
 	if until != nil {
 		e.LeaseUntil = *until
 	}
+	e.RcptDSN = mailstore.JoinRcptDSN(notify, orcpt)
 	return e, err
 }
 
@@ -63,10 +66,16 @@ func (s *Store) enqueueIn(ctx context.Context, w *wtx, raw []byte, entries []mai
 		for i, r := range e.Recipients {
 			rcpts[i] = clean(r)
 		}
+		notify, orcpt, err := splitRcptDSN(e)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: enqueue: %w", err)
+		}
 		var id int64
-		err := w.QueryRow(ctx, `INSERT INTO queue (account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-			e.AccountID, clean(e.From), rcpts, clean(e.Domain), blob, int64(len(raw)), created, e.Attempts, next, clean(e.LastError), e.Warned).Scan(&id)
+		err = w.QueryRow(ctx, `INSERT INTO queue (account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned,
+				dsn_ret, dsn_envid, dsn_notify, dsn_orcpt)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
+			e.AccountID, clean(e.From), rcpts, clean(e.Domain), blob, int64(len(raw)), created, e.Attempts, next, clean(e.LastError), e.Warned,
+			clean(e.Ret), clean(e.EnvID), notify, orcpt).Scan(&id)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: enqueue: %w", err)
 		}
@@ -220,4 +229,14 @@ func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 		}
 		return nil
 	})
+}
+
+// splitRcptDSN is mailstore.SplitRcptDSN with the values made storable in
+// text columns (valid UTF-8, no NUL).
+func splitRcptDSN(e mailstore.QueueEntry) (notify, orcpt []string, err error) {
+	notify, orcpt, err = mailstore.SplitRcptDSN(e)
+	for i := range notify {
+		notify[i], orcpt[i] = clean(notify[i]), clean(orcpt[i])
+	}
+	return notify, orcpt, err
 }

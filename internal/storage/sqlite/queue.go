@@ -14,19 +14,28 @@ import (
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
-const queueCols = `id, account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned, lease_owner, lease_until`
+const queueCols = `id, account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned, lease_owner, lease_until, dsn_ret, dsn_envid, dsn_notify, dsn_orcpt`
 
 func scanQueue(r scanner) (mailstore.QueueEntry, error) {
 	var e mailstore.QueueEntry
-	var rcpts string
+	var rcpts, notify, orcpt string
 	var created, next, until int64
-	err := r.Scan(&e.ID, &e.AccountID, &e.From, &rcpts, &e.Domain, &e.BlobID, &e.Size, &created, &e.Attempts, &next, &e.LastError, &e.Warned, &e.LeaseOwner, &until)
+	err := r.Scan(&e.ID, &e.AccountID, &e.From, &rcpts, &e.Domain, &e.BlobID, &e.Size, &created, &e.Attempts, &next, &e.LastError, &e.Warned, &e.LeaseOwner, &until,
+		&e.Ret, &e.EnvID, &notify, &orcpt)
 	if err != nil {
 		return e, err
 	}
 	if err := json.Unmarshal([]byte(rcpts), &e.Recipients); err != nil {
 		return e, fmt.Errorf("queue entry %d recipients: %w", e.ID, err)
 	}
+	var notifies, orcpts []string
+	if err := json.Unmarshal([]byte(notify), &notifies); err != nil {
+		return e, fmt.Errorf("queue entry %d NOTIFY: %w", e.ID, err)
+	}
+	if err := json.Unmarshal([]byte(orcpt), &orcpts); err != nil {
+		return e, fmt.Errorf("queue entry %d ORCPT: %w", e.ID, err)
+	}
+	e.RcptDSN = mailstore.JoinRcptDSN(notifies, orcpts)
 	e.Created, e.NextAttempt, e.LeaseUntil = fromNanos(created), fromNanos(next), fromNanos(until)
 	return e, nil
 }
@@ -59,17 +68,32 @@ type queued struct {
 	blobID  string
 	entries []mailstore.QueueEntry
 	recips  []string // JSON of each entry's recipients
+	notify  []string // JSON of each entry's NOTIFY parameters
+	orcpt   []string // JSON of each entry's ORCPT parameters
 }
 
 func newQueued(raw []byte, entries []mailstore.QueueEntry) (*queued, error) {
 	sum := sha256.Sum256(raw)
-	q := &queued{raw: raw, blobID: hex.EncodeToString(sum[:]), entries: entries, recips: make([]string, len(entries))}
+	q := &queued{raw: raw, blobID: hex.EncodeToString(sum[:]), entries: entries,
+		recips: make([]string, len(entries)), notify: make([]string, len(entries)), orcpt: make([]string, len(entries))}
 	for i, e := range entries {
 		b, err := json.Marshal(e.Recipients)
 		if err != nil {
 			return nil, fmt.Errorf("encode recipients: %w", err)
 		}
 		q.recips[i] = string(b)
+		notify, orcpt, err := mailstore.SplitRcptDSN(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode DSN parameters: %w", err)
+		}
+		if b, err = json.Marshal(notify); err != nil {
+			return nil, fmt.Errorf("encode NOTIFY: %w", err)
+		}
+		q.notify[i] = string(b)
+		if b, err = json.Marshal(orcpt); err != nil {
+			return nil, fmt.Errorf("encode ORCPT: %w", err)
+		}
+		q.orcpt[i] = string(b)
 	}
 	return q, nil
 }
@@ -92,9 +116,11 @@ func (s *Store) enqueueIn(w *wtx, q *queued) ([]int64, error) {
 		if next.IsZero() {
 			next = w.now
 		}
-		err := w.queryRow(`INSERT INTO queue (account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			e.AccountID, e.From, q.recips[i], strings.ToLower(e.Domain), q.blobID, len(q.raw), nanos(created), e.Attempts, nanos(next), e.LastError, e.Warned).Scan(&ids[i])
+		err := w.queryRow(`INSERT INTO queue (account_id, sender, recipients, domain, blob_id, size, created, attempts, next_attempt, last_error, warned,
+				dsn_ret, dsn_envid, dsn_notify, dsn_orcpt)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			e.AccountID, e.From, q.recips[i], strings.ToLower(e.Domain), q.blobID, len(q.raw), nanos(created), e.Attempts, nanos(next), e.LastError, e.Warned,
+			e.Ret, e.EnvID, q.notify[i], q.orcpt[i]).Scan(&ids[i])
 		if err != nil {
 			return nil, fmt.Errorf("enqueue: %w", err)
 		}
