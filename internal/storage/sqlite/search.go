@@ -247,22 +247,21 @@ func (q *searchQuery) textMatch(t, col, value string) {
 }
 
 // trigramQuery is the FTS5 query for the entries that hold every trigram
-// of value (3 characters or more), in column col ("" for any). All the
-// trigrams, overlapping: those across word boundaries are what make a
-// phrase of common words selective ("w m" in "review meeting"); each is
-// necessary, and the substring test that follows decides. A long needle
-// is cut to its first maxTrigrams distinct trigrams. The index folds case
-// as the tokenizer does, so the query is not folded here.
+// of value (3 characters or more), in column col ("" for any). Trigrams
+// at every third position, and the last, are enough: each is necessary,
+// and the substring test that follows decides. The index folds case as
+// the tokenizer does, so the query is not folded here.
 func trigramQuery(col, value string) string {
 	r := []rune(value)
-	seen := map[string]bool{}
 	var terms []string
-	for i := 0; i+3 <= len(r) && len(terms) < maxTrigrams; i++ {
-		t := string(r[i : i+3])
-		if k := strings.ToLower(t); !seen[k] {
-			seen[k] = true
-			terms = append(terms, `"`+strings.ReplaceAll(t, `"`, `""`)+`"`)
-		}
+	add := func(i int) {
+		terms = append(terms, `"`+strings.ReplaceAll(string(r[i:i+3]), `"`, `""`)+`"`)
+	}
+	for i := 0; i+3 <= len(r); i += 3 {
+		add(i)
+	}
+	if len(r)%3 != 0 {
+		add(len(r) - 3)
 	}
 	q := strings.Join(terms, " AND ")
 	if col != "" {
@@ -270,6 +269,3 @@ func trigramQuery(col, value string) string {
 	}
 	return q
 }
-
-// maxTrigrams bounds the terms of one index query.
-const maxTrigrams = 32
