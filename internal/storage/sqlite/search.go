@@ -204,26 +204,26 @@ func (q *searchQuery) header(name, value string) {
 }
 
 // text renders BODY (col "body") or TEXT (col "": header and body).
-// Needles of 3 characters or more go through the trigram index; shorter
-// ones cannot, and are tested directly on the stored text.
+// Needles of 3 characters or more go through the trigram index (a
+// case-insensitive substring match); shorter ones cannot, and are tested
+// directly on the stored text.
 func (q *searchQuery) text(col, value string) {
 	if value == "" {
 		q.w("1")
 		return
 	}
 	if utf8.RuneCountInString(value) >= 3 {
-		// The index has no positions (ftsdb.go), so it finds the entries
-		// holding every trigram of the needle, and the stored text of
-		// those few is then tested for the needle itself (RFC 9051
-		// section 6.4.4: a substring match). Those entries, then the rows
-		// of this mailbox using them (index messages_text), as row ids:
-		// the outer query checks them against the (mailbox_id, uid) index
-		// it walks, never reading a row that does not match.
-		q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.rowid FROM fts.blob_fts f WHERE f.blob_fts MATCH ? AND ", q.mailbox, trigramQuery(col, value))
-		q.textMatch("f", col, value)
-		q.w("))")
-		// Text not yet indexed (fts_pending) is matched directly, for the
-		// entries this mailbox uses.
+		phrase := `"` + strings.ReplaceAll(value, `"`, `""`) + `"`
+		if col != "" {
+			phrase = col + " : " + phrase
+		}
+		// The matching entries, then the rows of this mailbox using them
+		// (index messages_text), as row ids: the outer query checks them
+		// against the (mailbox_id, uid) index it walks, never reading a
+		// row that does not match.
+		// Text not yet indexed (fts_pending, bounded by ftsBacklog) is
+		// matched directly, for the entries this mailbox uses.
+		q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT rowid FROM fts.blob_fts WHERE blob_fts MATCH ?))", q.mailbox, phrase)
 		q.w(" OR m.text_id IN (SELECT p.id FROM fts_pending p WHERE EXISTS (SELECT 1 FROM messages x WHERE x.mailbox_id = ? AND x.text_id = p.id) AND ", q.mailbox)
 		q.textMatch("p", col, value)
 		q.w("))")
@@ -244,28 +244,4 @@ func (q *searchQuery) textMatch(t, col, value string) {
 		return
 	}
 	q.w("(roost_contains("+t+".header, ?) OR roost_contains("+t+".body, ?))", value, value)
-}
-
-// trigramQuery is the FTS5 query for the entries that hold every trigram
-// of value (3 characters or more), in column col ("" for any). Trigrams
-// at every third position, and the last, are enough: each is necessary,
-// and the substring test that follows decides. The index folds case as
-// the tokenizer does, so the query is not folded here.
-func trigramQuery(col, value string) string {
-	r := []rune(value)
-	var terms []string
-	add := func(i int) {
-		terms = append(terms, `"`+strings.ReplaceAll(string(r[i:i+3]), `"`, `""`)+`"`)
-	}
-	for i := 0; i+3 <= len(r); i += 3 {
-		add(i)
-	}
-	if len(r)%3 != 0 {
-		add(len(r) - 3)
-	}
-	q := strings.Join(terms, " AND ")
-	if col != "" {
-		q = col + " : (" + q + ")"
-	}
-	return q
 }
