@@ -222,3 +222,51 @@ func BenchmarkMailbox100k(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSearchText searches the bodies of 5,000 indexed 4 KB messages
+// of prose: a needle in one message in 100, a phrase whose words are in
+// every message but together in one in 100 (every entry holds all its
+// trigrams, so each is tested for the phrase), and a needle in none.
+func BenchmarkSearchText(b *testing.B) {
+	ctx := context.Background()
+	s, _ := openTest(b)
+	a := addAccount(b, s, "search@example.test")
+	in := inbox(b, s, a.ID)
+	const n = 5000
+	words := []string{"budget", "meeting", "quarterly", "report", "invoice", "project", "status", "review", "client", "deadline"}
+	reqs := make([]mailstore.AppendRequest, 0, 500)
+	for i := range n {
+		var body bytes.Buffer
+		for j := 0; body.Len() < 4<<10; j++ {
+			body.WriteString(words[(i*7+j*3)%len(words)])
+			body.WriteString(" ")
+			if j%12 == 11 {
+				body.WriteString("\r\n")
+			}
+		}
+		if i%100 == 0 {
+			body.WriteString("\r\nzanzibar review meeting\r\n")
+		}
+		reqs = append(reqs, mailstore.AppendRequest{MailboxID: in.ID, Raw: msg(fmt.Sprint("m", i), fmt.Sprint(i, "@x"), body.String())})
+		if len(reqs) == cap(reqs) {
+			if _, err := s.Append(ctx, a.ID, reqs); err != nil {
+				b.Fatal(err)
+			}
+			reqs = reqs[:0]
+		}
+	}
+	waitIndexed(b, s)
+	for _, c := range []struct {
+		name, needle string
+		want         int
+	}{{"rare", "zanzibar", n / 100}, {"phrase", "review meeting", n / 100}, {"none", "xylophone", 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			k := &mailstore.SearchKey{Op: mailstore.SearchBody, Value: c.needle}
+			for b.Loop() {
+				if got := searchUIDs(b, s, a.ID, in.ID, k); len(got) != c.want {
+					b.Fatalf("%q: %d results, want %d", c.needle, len(got), c.want)
+				}
+			}
+		})
+	}
+}
