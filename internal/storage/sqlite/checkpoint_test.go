@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,5 +44,62 @@ func TestCheckpointerCopiesWAL(t *testing.T) {
 			t.Fatalf("database file %d bytes, was %d before 20 messages of %d bytes: the WAL was not checkpointed", size(), before, len(body))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWALStartsOver: under writes that never pause, with readers reading
+// all the while, the log still starts over once it passes walRestart
+// frames (a PASSIVE checkpoint alone never finds it idle, and the file
+// grew by every byte written).
+func TestWALStartsOver(t *testing.T) {
+	ctx := context.Background()
+	s, dir := openTest(t)
+	s.ftsOff.Store(true)
+	a := addAccount(t, s, "walrestart@example.test")
+	in := inbox(t, s, a.ID)
+	wal := filepath.Join(dir, DBFile+"-wal")
+	body := strings.Repeat("a line that fills the log of the restart test\r\n", 400) // ~19 KB
+	// 64 frames of 4 KiB. A commit writes its pages whole, so 8 MB of mail
+	// made a 50 MB log before; restarting, it stays at a few MB.
+	s.walRestart.Store(64)
+	stop := make(chan struct{})
+	readers := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					readers <- nil
+					return
+				default:
+				}
+				if _, _, err := s.UIDs(ctx, a.ID, in.ID); err != nil {
+					readers <- err
+					return
+				}
+			}
+		}()
+	}
+	var written int
+	for i := 0; written < 8<<20; i++ {
+		raw := msg("restart", fmt.Sprint("r", i, "@x"), body)
+		if _, err := s.Append(ctx, a.ID, []mailstore.AppendRequest{{MailboxID: in.ID, Raw: raw}}); err != nil {
+			t.Fatal(err)
+		}
+		written += len(raw)
+	}
+	close(stop)
+	for range 2 {
+		if err := <-readers; err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("WAL %d bytes after %d written", fi.Size(), written)
+	if fi.Size() > 20<<20 { // without restarts: about 50 MB
+		t.Fatalf("WAL is %d bytes after %d bytes written: it never started over", fi.Size(), written)
 	}
 }

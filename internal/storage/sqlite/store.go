@@ -69,6 +69,10 @@ type Store struct {
 	stmts    *stmtCache // the writer goroutine's
 	maxSize  int64
 	maxBatch int
+	busy     time.Duration // every connection's busy_timeout
+	// walRestart is the WAL length in frames past which the checkpointer
+	// rewinds the log (checkpoint.go).
+	walRestart atomic.Int64
 
 	reqs      chan *writeReq
 	quit      chan struct{}
@@ -208,6 +212,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		stmts:    &stmtCache{db: wdb, stmts: map[string]*sql.Stmt{}, wanted: map[string]bool{}},
 		maxSize:  opts.MaxMessageSize,
 		maxBatch: opts.MaxBatch,
+		busy:     busy,
 		reqs:     make(chan *writeReq),
 		ftsKick:  make(chan struct{}, 1),
 		quit:     make(chan struct{}),
@@ -217,6 +222,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.notifier == nil {
 		s.notifier = mailstore.NewHub()
 	}
+	s.walRestart.Store(walRestartFrames)
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}
