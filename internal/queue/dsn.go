@@ -322,16 +322,13 @@ func (b *bouncer) bounce(ctx context.Context, e mailstore.QueueEntry, rs []rcptR
 		b.log.Info("not bouncing a bounce", "entry", e.ID, "rcpts", len(wanted))
 		return nil
 	}
-	local := true
-	if _, err := b.deliver.Resolve(ctx, e.From); err != nil {
-		if !errors.Is(err, mailstore.ErrNoSuchAccount) {
-			return err
-		}
-		local = false
-		if keyword != notifySuccess {
-			b.log.Warn("sender is not local; DSN dropped", "entry", e.ID, "from", e.From, "rcpts", len(wanted))
-			return nil
-		}
+	local, err := senderIsLocal(ctx, b.deliver, e.From)
+	if err != nil {
+		return err
+	}
+	if !local && keyword != notifySuccess {
+		b.log.Warn("sender is not local; DSN dropped", "entry", e.ID, "from", e.From, "rcpts", len(wanted))
+		return nil
 	}
 	raw, err := b.store.ReadBlob(ctx, e.BlobID)
 	if err != nil {
@@ -363,6 +360,18 @@ func returnFull(ret, action string) bool {
 	return action == "failed" && strings.EqualFold(ret, "FULL")
 }
 
+// senderIsLocal reports whether a reverse-path is an address of an
+// account here (its reports go straight into that INBOX).
+func senderIsLocal(ctx context.Context, d *delivery.Deliverer, from string) (bool, error) {
+	if _, err := d.Resolve(ctx, from); err != nil {
+		if errors.Is(err, mailstore.ErrNoSuchAccount) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
 // sendReport delivers a DSN to its recipient: into the INBOX of a local
 // sender, or, for a remote one, through the queue with a null
 // reverse-path and no DSN parameters (RFC 3461 section 6.2: a DSN is sent
@@ -383,11 +392,10 @@ func sendReport(ctx context.Context, store mailstore.Store, d *delivery.Delivere
 
 // NotifyDelivered sends the "delivered" DSN (RFC 3461 section 5.2.2: a
 // final delivery to a recipient whose NOTIFY has SUCCESS) for a message
-// delivered here to env's recipients, all local; usable with just a store
-// (the MX runs without a queue). Recipients that did not ask are left
-// out; nothing is sent when none asked, or for a null reverse-path. The
-// report goes into a local sender's INBOX, or through the queue to a
-// remote one.
+// delivered here to env's recipients, all local. Recipients that did not
+// ask are left out; nothing is sent when none asked, or for a null
+// reverse-path. The report goes into a local sender's INBOX, or through
+// the queue to a remote one.
 func NotifyDelivered(ctx context.Context, store mailstore.Store, hostname string, env Envelope, raw []byte, now time.Time, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -398,7 +406,7 @@ func NotifyDelivered(ctx context.Context, store mailstore.Store, hostname string
 	d := DSN{ReportingMTA: hostname, To: env.From, Arrival: now, Date: now, Original: raw, EnvID: env.EnvID}
 	for i, r := range env.Recipients {
 		rd := env.RcptDSN[i]
-		if len(rd.Notify) == 0 || !wants(rd, notifySuccess) {
+		if !wants(rd, notifySuccess) {
 			continue
 		}
 		d.Recipients = append(d.Recipients, DSNRecipient{Address: r, ORcpt: rd.ORcpt, Action: "delivered", Status: "2.0.0"})
@@ -407,12 +415,9 @@ func NotifyDelivered(ctx context.Context, store mailstore.Store, hostname string
 		return nil
 	}
 	deliver := delivery.New(store, hostname, log)
-	local := true
-	if _, err := deliver.Resolve(ctx, env.From); err != nil {
-		if !errors.Is(err, mailstore.ErrNoSuchAccount) {
-			return fmt.Errorf("queue: success DSN: %w", err)
-		}
-		local = false
+	local, err := senderIsLocal(ctx, deliver, env.From)
+	if err != nil {
+		return fmt.Errorf("queue: success DSN: %w", err)
 	}
 	if err := sendReport(ctx, store, deliver, env.From, local, BuildDSN(d), now); err != nil {
 		return fmt.Errorf("queue: success DSN: %w", err)

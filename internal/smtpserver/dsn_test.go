@@ -161,22 +161,7 @@ func TestDSNBadParameters(t *testing.T) {
 // queue to another Roost's MX, which does not offer DSN: the sending queue
 // reports "relayed" (RFC 3461 section 5.2.3) with the parameters given.
 func TestDSNAcrossRoosts(t *testing.T) {
-	a := newEnv(t)
-	b := newEnv(t)
-	ctx := context.Background()
-	if err := b.store.AddDomain(ctx, "y.test"); err != nil {
-		t.Fatal(err)
-	}
-	carol, err := b.store.AddAccount(ctx, "carol@y.test", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, mxB := b.start(t, nil, Config{Hostname: "mx.y.test"}, false)
-	q := queue.New(a.store, queue.Config{Hostname: "mx.x.test", Transport: map[string]string{"y.test": mxB}}, testLogger(t))
-	qctx, cancel := context.WithCancel(ctx)
-	qdone := make(chan error, 1)
-	go func() { qdone <- q.Run(qctx) }()
-	defer func() { cancel(); <-qdone }()
+	a, b, carol, q := twoRoosts(t)
 	_, sub := a.start(t, q, Config{Submission: true}, false)
 
 	c, err := smtp.Dial(sub)

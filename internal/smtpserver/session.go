@@ -237,8 +237,8 @@ func (ss *session) Data(r io.Reader) error {
 		From: ss.from, Recipients: ss.local, Accounts: ss.accounts, Trace: ss.trace(),
 	}, raw)
 	if err == nil {
+		// No success report here: the MX does not offer DSN (server.go).
 		ss.s.log.Info("delivered", "session", ss.id, "from", ss.from, "rcpts", len(ss.local), "size", len(raw))
-		ss.notifyDelivered(ctx, raw)
 	}
 	return reply(ss.s.log, err)
 }

@@ -301,13 +301,12 @@ func TestSubmissionNoPasswordsInClear(t *testing.T) {
 	}
 }
 
-// TestSubmissionToRemoteRoost wires what the app wires: a submission
-// server with a running queue on one store delivers, through the transport
-// map, to an MX server over another store (a second "node" serving y.test),
-// and a refused recipient there comes back as a DSN in the sender's INBOX.
-func TestSubmissionToRemoteRoost(t *testing.T) {
-	a := newEnv(t)
-	b := newEnv(t)
+// twoRoosts is two servers on loopback: a, whose queue runs (until the
+// test ends) and routes y.test by transport map to b's MX, where carol
+// has an account.
+func twoRoosts(t *testing.T) (a, b *env, carol mailstore.Account, q *queue.Queue) {
+	t.Helper()
+	a, b = newEnv(t), newEnv(t)
 	ctx := context.Background()
 	if err := b.store.AddDomain(ctx, "y.test"); err != nil {
 		t.Fatal(err)
@@ -317,11 +316,20 @@ func TestSubmissionToRemoteRoost(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, mxB := b.start(t, nil, Config{Hostname: "mx.y.test"}, false)
-	q := queue.New(a.store, queue.Config{Hostname: "mx.x.test", Transport: map[string]string{"y.test": mxB}}, testLogger(t))
+	q = queue.New(a.store, queue.Config{Hostname: "mx.x.test", Transport: map[string]string{"y.test": mxB}}, testLogger(t))
 	qctx, cancel := context.WithCancel(ctx)
 	qdone := make(chan error, 1)
 	go func() { qdone <- q.Run(qctx) }()
-	defer func() { cancel(); <-qdone }()
+	t.Cleanup(func() { cancel(); <-qdone })
+	return a, b, carol, q
+}
+
+// TestSubmissionToRemoteRoost wires what the app wires: a submission
+// server with a running queue on one store delivers, through the transport
+// map, to an MX server over another store (a second "node" serving y.test),
+// and a refused recipient there comes back as a DSN in the sender's INBOX.
+func TestSubmissionToRemoteRoost(t *testing.T) {
+	a, b, carol, q := twoRoosts(t)
 	_, sub := a.start(t, q, Config{Submission: true, SaveSent: true}, false)
 
 	c, err := smtp.Dial(sub)
