@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/roost-mail/roost/internal/storage/sqlite"
 )
 
 // benchWords make the body prose-like: full-text indexing costs by the
@@ -85,6 +87,9 @@ func benchMX(b *testing.B, clients, nrcpt int) {
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	st := e.store.(*sqlite.Store)
+	b0, w0 := st.WriteStats()
+	io0, ioOK := diskWrites()
 	b.SetBytes(int64(len(msgs[0])))
 	b.ResetTimer()
 	start := time.Now()
@@ -108,6 +113,15 @@ func benchMX(b *testing.B, clients, nrcpt int) {
 	el := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "msgs/s")
+	// Bytes the process had written to disk per message: the store's
+	// write amplification (WAL, checkpoints, full-text index).
+	if io1, ok := diskWrites(); ok && ioOK {
+		b.ReportMetric(float64(io1-io0)/1024/float64(b.N), "diskKB/msg")
+	}
+	// Writes per commit shows how much group commit is doing.
+	if b1, w1 := st.WriteStats(); b1 > b0 {
+		b.ReportMetric(float64(w1-w0)/float64(b1-b0), "writes/commit")
+	}
 }
 
 // BenchmarkFsyncBaseline is the disk's rate of small durable writes (write
@@ -131,4 +145,21 @@ func BenchmarkFsyncBaseline(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "fsyncs/s")
+}
+
+// diskWrites is the bytes this process has caused to be written to
+// storage so far (Linux /proc/self/io write_bytes); ok is false where
+// that is not available.
+func diskWrites() (n int64, ok bool) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, found := strings.CutPrefix(line, "write_bytes: "); found {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
