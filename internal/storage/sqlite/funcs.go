@@ -8,12 +8,19 @@ import (
 	sqlite "modernc.org/sqlite"
 )
 
-var registerOnce sync.Once
+var (
+	registerOnce sync.Once
+	// pageCacheErr is why the page cache block is not in use (nil when
+	// it is): see pagecache.go.
+	pageCacheErr error
+)
 
-// registerFunctions adds Roost's SQL functions to the driver. The driver's
-// registry is process-wide, so it happens once, at the first Open.
+// registerFunctions adds Roost's SQL functions to the driver and installs
+// the page cache block. Both are process-wide, so it happens once, at the
+// first Open.
 func registerFunctions() {
 	registerOnce.Do(func() {
+		pageCacheErr = configurePageCache()
 		sqlite.MustRegisterDeterministicScalarFunction("roost_contains", 2, sqlContains)
 		sqlite.MustRegisterDeterministicScalarFunction("roost_header", 3, sqlHeader)
 	})
