@@ -104,7 +104,7 @@ func (s *Store) rebuildChunk(ctx context.Context, from int64) (done bool, err er
 	}
 	err = s.applyIndex(ctx, func(tx *sql.Tx) error {
 		for _, t := range texts {
-			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts (rowid, header, body) VALUES (?, ?, ?)`, t.id, t.header, t.body); err != nil {
+			if err := s.ftsPut(ctx, tx, t.id, t.header, t.body); err != nil {
 				return err
 			}
 		}

@@ -204,26 +204,26 @@ func (q *searchQuery) header(name, value string) {
 }
 
 // text renders BODY (col "body") or TEXT (col "": header and body).
-// Needles of 3 characters or more go through the trigram index (a
-// case-insensitive substring match); shorter ones cannot, and are tested
-// directly on the stored text.
+// Needles of 3 characters or more go through the trigram index; shorter
+// ones cannot, and are tested directly on the stored text.
 func (q *searchQuery) text(col, value string) {
 	if value == "" {
 		q.w("1")
 		return
 	}
 	if utf8.RuneCountInString(value) >= 3 {
-		phrase := `"` + strings.ReplaceAll(value, `"`, `""`) + `"`
-		if col != "" {
-			phrase = col + " : " + phrase
-		}
-		// The matching entries, then the rows of this mailbox using them
-		// (index messages_text), as row ids: the outer query checks them
-		// against the (mailbox_id, uid) index it walks, never reading a
-		// row that does not match.
-		// Text not yet indexed (fts_pending, bounded by ftsBacklog) is
-		// matched directly, for the entries this mailbox uses.
-		q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT rowid FROM fts.blob_fts WHERE blob_fts MATCH ?))", q.mailbox, phrase)
+		// The index has no positions (ftsdb.go), so it finds the entries
+		// holding every trigram of the needle, and the stored text of
+		// those few is then tested for the needle itself (RFC 9051
+		// section 6.4.4: a substring match). Those entries, then the rows
+		// of this mailbox using them (index messages_text), as row ids:
+		// the outer query checks them against the (mailbox_id, uid) index
+		// it walks, never reading a row that does not match.
+		q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.rowid FROM fts.blob_fts f WHERE f.blob_fts MATCH ? AND ", q.mailbox, trigramQuery(col, value))
+		q.textMatch("f", col, value)
+		q.w("))")
+		// Text not yet indexed (fts_pending) is matched directly, for the
+		// entries this mailbox uses.
 		q.w(" OR m.text_id IN (SELECT p.id FROM fts_pending p WHERE EXISTS (SELECT 1 FROM messages x WHERE x.mailbox_id = ? AND x.text_id = p.id) AND ", q.mailbox)
 		q.textMatch("p", col, value)
 		q.w("))")
@@ -245,3 +245,31 @@ func (q *searchQuery) textMatch(t, col, value string) {
 	}
 	q.w("(roost_contains("+t+".header, ?) OR roost_contains("+t+".body, ?))", value, value)
 }
+
+// trigramQuery is the FTS5 query for the entries that hold every trigram
+// of value (3 characters or more), in column col ("" for any). All the
+// trigrams, overlapping: those across word boundaries are what make a
+// phrase of common words selective ("w m" in "review meeting"); each is
+// necessary, and the substring test that follows decides. A long needle
+// is cut to its first maxTrigrams distinct trigrams. The index folds case
+// as the tokenizer does, so the query is not folded here.
+func trigramQuery(col, value string) string {
+	r := []rune(value)
+	seen := map[string]bool{}
+	var terms []string
+	for i := 0; i+3 <= len(r) && len(terms) < maxTrigrams; i++ {
+		t := string(r[i : i+3])
+		if k := strings.ToLower(t); !seen[k] {
+			seen[k] = true
+			terms = append(terms, `"`+strings.ReplaceAll(t, `"`, `""`)+`"`)
+		}
+	}
+	q := strings.Join(terms, " AND ")
+	if col != "" {
+		q = col + " : (" + q + ")"
+	}
+	return q
+}
+
+// maxTrigrams bounds the terms of one index query.
+const maxTrigrams = 32

@@ -91,6 +91,9 @@ type Store struct {
 	ftsKick chan struct{}
 	// ftsOff keeps text pending (tests of search over unindexed text).
 	ftsOff atomic.Bool
+	// ftsConverting: the index is being rebuilt in the current format
+	// (ftsconvert.go). Only the indexer changes it, once, to false.
+	ftsConverting atomic.Bool
 }
 
 // WriteStats reports how many transactions the writer committed and how
@@ -159,7 +162,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite store: open checkpointer: %w", err)
 	}
 
-	fdb, ftsCreated, err := openFTS(dir, common, busy)
+	fdb, ftsCreated, ftsConverting, err := openFTS(dir, common, busy)
 	if err != nil {
 		wdb.Close()
 		cdb.Close()
@@ -223,6 +226,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.notifier = mailstore.NewHub()
 	}
 	s.walRestart.Store(walRestartFrames)
+	s.ftsConverting.Store(ftsConverting)
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}

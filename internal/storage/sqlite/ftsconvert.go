@@ -1,0 +1,96 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Converting an index made before detail=column (ftsTable). Open finds
+// the old table and creates blob_fts_next beside it; the indexer copies
+// the entries across in chunks, oldest first (progress in fts_state, so a
+// restart resumes), while everything it indexes or drops meanwhile goes to
+// both tables. When the copy is done, one transaction drops the old table
+// and renames the new one. Searches work on whichever table is blob_fts:
+// the query search.go builds suits both.
+
+// convertChunk is how many entries one conversion transaction copies.
+const convertChunk = 256
+
+// ftsPut indexes one entry (and in the new table too while converting).
+func (s *Store) ftsPut(ctx context.Context, tx *sql.Tx, id int64, header, body string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts (rowid, header, body) VALUES (?, ?, ?)`, id, header, body); err != nil {
+		return err
+	}
+	if s.ftsConverting.Load() {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts_next (rowid, header, body) VALUES (?, ?, ?)`, id, header, body)
+		return err
+	}
+	return nil
+}
+
+// ftsDelete takes one entry out of the index (both tables while
+// converting).
+func (s *Store) ftsDelete(ctx context.Context, tx *sql.Tx, id int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_fts WHERE rowid = ?`, id); err != nil {
+		return err
+	}
+	if s.ftsConverting.Load() {
+		_, err := tx.ExecContext(ctx, `DELETE FROM blob_fts_next WHERE rowid = ?`, id)
+		return err
+	}
+	return nil
+}
+
+// convertText runs a conversion to its end (or to Close); only the indexer
+// goroutine calls it. A failure leaves the conversion for the next wake-up.
+func (s *Store) convertText() {
+	ctx := context.Background()
+	for s.ftsConverting.Load() {
+		select {
+		case <-s.quit:
+			return
+		default:
+		}
+		if err := s.convertChunk(ctx); err != nil {
+			return
+		}
+	}
+}
+
+// convertChunk copies the next entries into the new table, or swaps the
+// tables when none are left.
+func (s *Store) convertChunk(ctx context.Context) error {
+	var done bool
+	err := s.applyIndex(ctx, func(tx *sql.Tx) error {
+		var from int64
+		if err := tx.QueryRowContext(ctx, `SELECT v FROM fts_state WHERE k = 'convert_from'`).Scan(&from); err != nil {
+			return err
+		}
+		var last sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT max(rowid) FROM (SELECT rowid FROM blob_fts WHERE rowid > ? ORDER BY rowid LIMIT ?)`, from, convertChunk).Scan(&last)
+		if err != nil {
+			return err
+		}
+		if !last.Valid {
+			done = true
+			_, err := tx.ExecContext(ctx, `DROP TABLE blob_fts;
+				ALTER TABLE blob_fts_next RENAME TO blob_fts;
+				DELETE FROM fts_state WHERE k = 'convert_from'`)
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts_next (rowid, header, body)
+			SELECT rowid, header, body FROM blob_fts WHERE rowid > ? AND rowid <= ?`, from, last.Int64); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE fts_state SET v = ? WHERE k = 'convert_from'`, last.Int64)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("convert full-text index: %w", err)
+	}
+	if done {
+		s.ftsConverting.Store(false)
+	}
+	return nil
+}
