@@ -15,8 +15,9 @@ import (
 // queue entry), so every message row's text_id names a live entry.
 //
 // blob_fts lives in a database file of its own (ftsdb.go), written by the
-// indexer goroutine, not by the writer: a new entry's text waits in
-// fts_pending, written in the request's own transaction, and a dropped
+// indexer goroutine, not by the writer: a new entry waits in fts_pending,
+// written in the request's own transaction (its text in memory:
+// pendingtext.go), and a dropped
 // entry that may be indexed is listed in fts_dropped, until the indexer
 // has applied them. Search looks in fts_pending too (search.go), so what
 // a request stored is searchable the moment it returns.
@@ -34,8 +35,10 @@ func (w *wtx) textID(p *mailstore.Prepared) (int64, error) {
 	if isNoRows(err) {
 		err = w.queryRow(`INSERT INTO blob_text (blob_id) VALUES (?) RETURNING id`, p.BlobID).Scan(&id)
 		if err == nil {
-			_, err = w.exec(`INSERT INTO fts_pending (id, header, body) VALUES (?, ?, ?)`, id, p.Parsed.HeaderText, p.Parsed.BodyText)
+			// The text itself waits in memory (pendingtext.go).
+			_, err = w.exec(`INSERT INTO fts_pending (id, header, body) VALUES (?, '', '')`, id)
 			w.textAdded = true
+			w.newTexts = append(w.newTexts, pendingEntry{id, ftsText{p.Parsed.HeaderText, p.Parsed.BodyText}})
 		}
 	}
 	if err != nil {
@@ -65,6 +68,7 @@ func (w *wtx) dropText(blobID string) error {
 		return fmt.Errorf("drop full-text entry of blob %s: %w", blobID, err)
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
+		w.droppedTexts = append(w.droppedTexts, id)
 		return nil
 	}
 	// Indexed already: the indexer removes it from blob_fts. Until then

@@ -179,21 +179,43 @@ func (s *Store) indexChunk(limit int) (int, error) {
 	var texts []text
 	var dropped []int64
 	err := s.readTx(ctx, func(tx *rtx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, header, body FROM fts_pending ORDER BY id LIMIT ?`, limit)
+		// A row's text is in memory, or in the row itself (written
+		// before pendingtext.go), or extracted from the blob again.
+		rows, err := tx.QueryContext(ctx, `SELECT p.id, p.header, p.body, coalesce(t.blob_id, '') FROM fts_pending p
+			LEFT JOIN blob_text t ON t.id = p.id ORDER BY p.id LIMIT ?`, limit)
 		if err != nil {
 			return err
 		}
+		var fromBlob []int // indexes into texts
+		var blobIDs []string
 		for rows.Next() {
 			var t text
-			if err := rows.Scan(&t.id, &t.header, &t.body); err != nil {
+			var blobID string
+			if err := rows.Scan(&t.id, &t.header, &t.body, &blobID); err != nil {
 				rows.Close()
 				return err
+			}
+			if t.header == "" && t.body == "" {
+				if mem, ok := s.ptexts.get(t.id); ok {
+					t.header, t.body = mem.header, mem.body
+				} else if blobID != "" {
+					fromBlob = append(fromBlob, len(texts))
+					blobIDs = append(blobIDs, blobID)
+				}
 			}
 			texts = append(texts, t)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		for i, k := range fromBlob {
+			raw, err := s.blobs.get(ctx, tx, blobIDs[i])
+			if err != nil {
+				continue // gone meanwhile: nothing to index
+			}
+			mem := textOf(raw)
+			texts[k].header, texts[k].body = mem.header, mem.body
 		}
 		rows, err = tx.QueryContext(ctx, `SELECT id FROM fts_dropped ORDER BY id LIMIT ?`, limit)
 		if err != nil {
@@ -258,6 +280,7 @@ func (s *Store) indexChunk(limit int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("index text: clear pending: %w", err)
 	}
+	s.ptexts.drop(ids...)
 	s.kickCheckpoint()
 	return len(texts), nil
 }

@@ -35,8 +35,8 @@ func waitIndexed(t testing.TB, s *Store) {
 	}
 }
 
-// pendingTexts counts the text rows waiting for the indexer.
-func pendingTexts(t testing.TB, s *Store) int {
+// pendingCount counts the text rows waiting for the indexer.
+func pendingCount(t testing.TB, s *Store) int {
 	t.Helper()
 	var n int
 	if err := s.rdb.QueryRow(`SELECT count(*) FROM fts_pending`).Scan(&n); err != nil {
@@ -60,7 +60,7 @@ func TestTextSearchPendingThenIndexed(t *testing.T) {
 	if _, err := s.Append(ctx, a.ID, []mailstore.AppendRequest{{MailboxID: in.ID, Raw: msg("else", "else@x", "banana")}}); err != nil {
 		t.Fatal(err)
 	}
-	if n := pendingTexts(t, s); n != 2 {
+	if n := pendingCount(t, s); n != 2 {
 		t.Fatalf("%d pending texts with the indexer off, want 2", n)
 	}
 	check := func(when string) {
@@ -91,7 +91,7 @@ func TestTextSearchPendingThenIndexed(t *testing.T) {
 	if _, err := s.Purge(ctx, time.Now().Add(time.Hour), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if n := pendingTexts(t, s); n != 2 {
+	if n := pendingCount(t, s); n != 2 {
 		t.Fatalf("%d pending texts after purging one, want 2", n)
 	}
 	check("pending, after a purge")
@@ -127,8 +127,8 @@ func TestTextIndexChunks(t *testing.T) {
 	// The indexer goroutine is off; calling indexChunk from here stands
 	// in for it.
 	n, err := s.indexChunk(3)
-	if err != nil || n != 3 || pendingTexts(t, s) != 2 {
-		t.Fatalf("indexChunk(3) = %d, %v with %d pending; want 3, nil, 2", n, err, pendingTexts(t, s))
+	if err != nil || n != 3 || pendingCount(t, s) != 2 {
+		t.Fatalf("indexChunk(3) = %d, %v with %d pending; want 3, nil, 2", n, err, pendingCount(t, s))
 	}
 	var oldestPending int64
 	if err := s.rdb.QueryRow(`SELECT min(p.id) > (SELECT max(rowid) FROM fts.blob_fts) FROM fts_pending p`).Scan(&oldestPending); err != nil || oldestPending != 1 {
@@ -219,4 +219,87 @@ func TestTextRebuildLostIndex(t *testing.T) {
 		}
 	}
 	checkText(t, s)
+}
+
+// TestPendingTextSources: text waiting for the indexer is found in memory,
+// in an fts_pending row that holds it (written before pendingtext.go), or
+// extracted from the blob when neither has it (after a restart); searches
+// and the indexer use all three, and the indexer empties the memory.
+func TestPendingTextSources(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	s.ftsOff.Store(true)
+	a := addAccount(t, s, "src@example.test")
+	in := inbox(t, s, a.ID)
+	var reqs []mailstore.AppendRequest
+	for _, w := range []string{"inmemory", "fromblob", "rowtext"} {
+		reqs = append(reqs, mailstore.AppendRequest{MailboxID: in.ID, Raw: msg("src "+w, w+"@x", "word "+w)})
+	}
+	res, err := s.Append(ctx, a.ID, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []int64
+	r, err := s.rdb.Query(`SELECT m.text_id FROM messages m WHERE m.mailbox_id = ? ORDER BY m.uid`, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r.Next() {
+		var id int64
+		if err := r.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, id)
+	}
+	r.Close()
+	if len(rows) != 3 {
+		t.Fatalf("%d messages, want 3", len(rows))
+	}
+	for _, id := range rows {
+		if _, ok := s.ptexts.get(id); !ok {
+			t.Fatalf("entry %d: no text in memory after its delivery", id)
+		}
+	}
+	var stored int
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM fts_pending WHERE header <> '' OR body <> ''`).Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("%d fts_pending rows hold text (%v); want none", stored, err)
+	}
+	// As after a restart for the second; the third as an older version
+	// wrote it, with its text in the row ("zebra" is not in the blob).
+	s.ptexts.drop(rows[1], rows[2])
+	if err := s.update(ctx, func(w *wtx) error {
+		_, err := w.exec(`UPDATE fts_pending SET header = 'Subject: src rowtext', body = 'word rowtext zebra' WHERE id = ?`, rows[2])
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for i, w := range []string{"inmemory", "fromblob", "rowtext", "zebra"} {
+			want := res[min(i, 2)].UID
+			for _, k := range []*mailstore.SearchKey{
+				{Op: mailstore.SearchBody, Value: w},
+				{Op: mailstore.SearchText, Value: w},
+			} {
+				if got := searchUIDs(t, s, a.ID, in.ID, k); !slices.Equal(got, []mailstore.UID{want}) {
+					t.Errorf("%s: search %+v = %v, want [%d]", when, k, got, want)
+				}
+			}
+		}
+		k := &mailstore.SearchKey{Op: mailstore.SearchHeader, Name: "Subject", Value: "fromblob"}
+		if got := searchUIDs(t, s, a.ID, in.ID, k); !slices.Equal(got, []mailstore.UID{res[1].UID}) {
+			t.Errorf("%s: HEADER Subject fromblob = %v, want [%d]", when, got, res[1].UID)
+		}
+	}
+	check("pending")
+	s.ftsOff.Store(false)
+	s.kickIndexer()
+	waitIndexed(t, s)
+	check("indexed")
+	s.ptexts.mu.Lock()
+	n, b := len(s.ptexts.m), s.ptexts.bytes
+	s.ptexts.mu.Unlock()
+	if n != 0 || b != 0 {
+		t.Errorf("after indexing, %d texts (%d bytes) still in memory", n, b)
+	}
 }

@@ -23,6 +23,10 @@ func registerFunctions() {
 		pageCacheErr = configurePageCache()
 		sqlite.MustRegisterDeterministicScalarFunction("roost_contains", 2, sqlContains)
 		sqlite.MustRegisterDeterministicScalarFunction("roost_header", 3, sqlHeader)
+		sqlite.MustRegisterDeterministicScalarFunction("roost_blob_text", 2, sqlBlobText)
+		// Not deterministic: the answer depends on what the indexer
+		// has taken meanwhile.
+		sqlite.MustRegisterScalarFunction("roost_pending_text", 3, sqlPendingText)
 	})
 }
 

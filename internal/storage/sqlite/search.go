@@ -18,6 +18,7 @@ type searchQuery struct {
 	args    []any
 	now     time.Time
 	mailbox int64
+	pending int64 // the handle of the store's pendingTexts
 }
 
 // maxSearchDepth bounds recursion on hostile programs.
@@ -26,7 +27,7 @@ const maxSearchDepth = 64
 // Search returns the UIDs of a mailbox matching key, ascending (RFC 9051
 // section 6.4.4).
 func (s *Store) Search(ctx context.Context, accountID, mailboxID int64, key *mailstore.SearchKey) ([]mailstore.UID, error) {
-	q := &searchQuery{now: time.Now(), mailbox: mailboxID}
+	q := &searchQuery{now: time.Now(), mailbox: mailboxID, pending: s.ptexts.handle}
 	if key == nil {
 		key = &mailstore.SearchKey{Op: mailstore.SearchAll}
 	}
@@ -200,7 +201,7 @@ func (q *searchQuery) header(name, value string) {
 		return
 	}
 	q.w("(EXISTS (SELECT 1 FROM fts.blob_fts f WHERE f.rowid = m.text_id AND roost_header(f.header, ?, ?))"+
-		" OR EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = m.text_id AND roost_header(p.header, ?, ?)))", name, value, name, value)
+		" OR EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = m.text_id AND roost_header("+pendingCol(q.pending, "header")+", ?, ?)))", name, value, name, value)
 }
 
 // text renders BODY (col "body") or TEXT (col "": header and body).
@@ -220,30 +221,31 @@ func (q *searchQuery) text(col, value string) {
 		// the outer query checks them against the (mailbox_id, uid) index
 		// it walks, never reading a row that does not match.
 		q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.rowid FROM fts.blob_fts f WHERE f.blob_fts MATCH ? AND ", q.mailbox, trigramQuery(col, value))
-		q.textMatch("f", col, value)
+		q.textMatch("f.header", "f.body", col, value)
 		q.w("))")
 		// Text not yet indexed (fts_pending) is matched directly, for the
 		// entries this mailbox uses.
 		q.w(" OR m.text_id IN (SELECT p.id FROM fts_pending p WHERE EXISTS (SELECT 1 FROM messages x WHERE x.mailbox_id = ? AND x.text_id = p.id) AND ", q.mailbox)
-		q.textMatch("p", col, value)
+		q.textMatch(pendingCol(q.pending, "header"), pendingCol(q.pending, "body"), col, value)
 		q.w("))")
 		return
 	}
 	q.w("(EXISTS (SELECT 1 FROM fts.blob_fts f WHERE f.rowid = m.text_id AND ")
-	q.textMatch("f", col, value)
+	q.textMatch("f.header", "f.body", col, value)
 	q.w(") OR EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = m.text_id AND ")
-	q.textMatch("p", col, value)
+	q.textMatch(pendingCol(q.pending, "header"), pendingCol(q.pending, "body"), col, value)
 	q.w("))")
 }
 
-// textMatch tests the text columns of table alias t (blob_fts or
-// fts_pending) for value: the body only (col "body") or header and body.
-func (q *searchQuery) textMatch(t, col, value string) {
+// textMatch tests the text (SQL expressions header and body, of a
+// blob_fts or an fts_pending row) for value: the body only (col "body")
+// or header and body.
+func (q *searchQuery) textMatch(header, body, col, value string) {
 	if col != "" {
-		q.w("roost_contains("+t+".body, ?)", value)
+		q.w("roost_contains("+body+", ?)", value)
 		return
 	}
-	q.w("(roost_contains("+t+".header, ?) OR roost_contains("+t+".body, ?))", value, value)
+	q.w("(roost_contains("+header+", ?) OR roost_contains("+body+", ?))", value, value)
 }
 
 // trigramQuery is the FTS5 query for the entries that hold every trigram

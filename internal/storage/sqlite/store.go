@@ -89,6 +89,9 @@ type Store struct {
 	// ftsKick wakes the indexer (ftsdb.go): after a commit that added
 	// text, and when another process committed.
 	ftsKick chan struct{}
+	// ptexts holds the text of entries waiting for the indexer
+	// (pendingtext.go).
+	ptexts *pendingTexts
 	// ftsOff keeps text pending (tests of search over unindexed text).
 	ftsOff atomic.Bool
 	// ftsConverting: the index is being rebuilt in the current format
@@ -218,6 +221,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		busy:     busy,
 		reqs:     make(chan *writeReq),
 		ftsKick:  make(chan struct{}, 1),
+		ptexts:   newPendingTexts(),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		notified: notified{m: map[int64]mailstore.ModSeq{}},
@@ -276,6 +280,7 @@ func (s *Store) Close() error {
 		<-s.done
 		s.pollWG.Wait()
 		s.rstmts.close()
+		s.ptexts.close()
 		s.closeErr = errors.Join(s.rdb.Close(), s.cdb.Close(), s.fdb.Close(), s.wdb.Close())
 	})
 	return s.closeErr

@@ -35,6 +35,16 @@ type wtx struct {
 	// delivery to many recipients looks its blob's entry up once). It is
 	// per request, so a rolled-back request's entries die with it.
 	texts map[string]int64
+	// newTexts and droppedTexts change the store's pendingTexts once the
+	// batch commits (pendingtext.go).
+	newTexts     []pendingEntry
+	droppedTexts []int64
+}
+
+// pendingEntry is a new entry's text, for pendingTexts.
+type pendingEntry struct {
+	id   int64
+	text ftsText
 }
 
 // stmtCache keeps the writer's prepared statements. Only the writer
@@ -192,6 +202,8 @@ func (s *Store) runBatch(batch []*writeReq) {
 	now := time.Now()
 	ran := 0
 	var textAdded bool
+	var newTexts []pendingEntry
+	var droppedTexts []int64
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
@@ -222,6 +234,8 @@ func (s *Store) runBatch(batch []*writeReq) {
 		if errs[i] == nil {
 			ran++
 			textAdded = textAdded || w.textAdded
+			newTexts = append(newTexts, w.newTexts...)
+			droppedTexts = append(droppedTexts, w.droppedTexts...)
 			for a, m := range w.changed {
 				changed[a] = max(changed[a], m)
 			}
@@ -247,6 +261,12 @@ func (s *Store) runBatch(batch []*writeReq) {
 	s.batches.Add(1)
 	s.writes.Add(int64(ran))
 	s.kickCheckpoint()
+	// Before the callers hear back: a search right after a delivery
+	// finds its text in memory rather than extracting it again.
+	for _, e := range newTexts {
+		s.ptexts.put(e.id, e.text)
+	}
+	s.ptexts.drop(droppedTexts...)
 	if textAdded {
 		s.kickIndexer()
 	}
