@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,9 +13,16 @@ import (
 // store to a local sink (go-smtp on loopback), ~10 KB each, one recipient
 // domain per entry, counting claim, SMTP transaction and entry removal.
 func BenchmarkQueueThroughput(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchQueue(b, nil) })
+	// STARTTLS: each new connection pays a handshake, which connection
+	// reuse (connpool.go) saves.
+	b.Run("starttls", func(b *testing.B) { benchQueue(b, selfSigned(b)) })
+}
+
+func benchQueue(b *testing.B, tlsCfg *tls.Config) {
 	st, alice := openStore(b, b.TempDir())
 	defer st.Close()
-	sk := startSink(b, "")
+	sk := startSinkTLS(b, "", tlsCfg)
 	body := strings.Repeat(strings.Repeat("0123456789", 7)+"\r\n", 140)
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {

@@ -210,56 +210,40 @@ func has8bit(b []byte) bool {
 // 3.3). An error means the host could not be used (connection, greeting,
 // EHLO, TLS, I/O): the caller tries the next one. Replies to MAIL, RCPT and
 // DATA become per-recipient results.
-func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, raw []byte, noTLS bool) ([]rcptResult, error) {
+func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, raw []byte, noTLS bool) (_ []rcptResult, err error) {
 	from, rcpts := e.From, e.Recipients
-	d := net.Dialer{Timeout: q.cfg.DialTimeout, Resolver: q.resolver()}
-	nc, err := d.DialContext(ctx, "tcp", h.addr)
-	if err != nil {
-		return nil, err
+	key := h.addr + "|" + strconv.FormatBool(noTLS)
+	c, ext := q.conns.get(key)
+	if c != nil {
+		// A connection kept from an earlier delivery (connpool.go):
+		// RSET clears it and shows that it is still alive. A peer that
+		// vanished without closing gets rsetWait, not a command's
+		// five minutes.
+		stopRSET := context.AfterFunc(ctx, func() { c.nc.Close() })
+		c.timeout = min(q.cfg.CommandTimeout, rsetWait)
+		rep, err := c.cmd("RSET")
+		c.timeout = q.cfg.CommandTimeout
+		if !stopRSET() || err != nil || rep.code != 250 {
+			c.nc.Close()
+			c = nil
+		}
 	}
-	c := &smtpConn{nc: nc, text: textproto.NewConn(nc), timeout: q.cfg.CommandTimeout}
-	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
-	defer func() {
-		stop()
-		c.nc.Close()
-	}()
-
-	greet, err := c.read()
-	if err != nil {
-		return nil, err
-	}
-	if greet.code != 220 {
-		// RFC 5321 section 3.1: a 554 greeting refuses service; try the
-		// next host.
-		return nil, fmt.Errorf("greeting: %s", greet)
-	}
-	ext, err := c.ehlo(q.cfg.Hostname)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := ext["STARTTLS"]; ok && !noTLS {
-		r, err := c.cmd("STARTTLS")
-		if err != nil {
+	if c == nil {
+		if c, ext, err = q.dial(ctx, h, noTLS); err != nil {
 			return nil, err
 		}
-		if r.code == 220 {
-			// RFC 7435 / RFC 3207 section 4.1: opportunistic TLS to an
-			// MX authenticates nothing (MX names are not authenticated
-			// without DNSSEC/MTA-STS), so the certificate is not
-			// verified; TLS still protects against passive listeners.
-			tc := tls.Client(c.nc, &tls.Config{ServerName: h.host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
-			c.deadline(q.cfg.CommandTimeout)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				return nil, &tlsFailure{err}
-			}
-			c.nc = tc
-			c.text = textproto.NewConn(tc)
-			// RFC 3207 section 4.2: forget what was learned before TLS.
-			if ext, err = c.ehlo(q.cfg.Hostname); err != nil {
-				return nil, err
-			}
-		}
 	}
+	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	// reuse is set where a transaction has ended cleanly: the connection
+	// then waits for the next delivery to this hop instead of closing.
+	reuse := false
+	defer func() {
+		if stop() && reuse {
+			q.conns.put(key, c, ext)
+			return
+		}
+		c.nc.Close()
+	}()
 
 	results := make([]rcptResult, len(rcpts))
 	for i, r := range rcpts {
@@ -285,7 +269,7 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, ra
 		for i := range results {
 			results[i] = rcptResult{rcpt: rcpts[i], perm: true, status: "5.6.7", diag: "next hop " + h.host + " does not support SMTPUTF8", remoteMTA: h.host}
 		}
-		c.cmd("QUIT")
+		reuse = true
 		return results, nil
 	}
 	if v, ok := ext["SIZE"]; ok {
@@ -294,7 +278,7 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, ra
 			for i := range results {
 				results[i] = rcptResult{rcpt: rcpts[i], perm: true, status: "5.3.4", diag: fmt.Sprintf("message size %d exceeds the fixed limit %d of %s", len(raw), max, h.host), remoteMTA: h.host}
 			}
-			c.cmd("QUIT")
+			reuse = true
 			return results, nil
 		}
 	}
@@ -359,7 +343,7 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, ra
 	}
 	if mailRep.code/100 != 2 {
 		setAll(all, mailRep)
-		c.cmd("QUIT")
+		reuse = true
 		return results, nil
 	}
 	var accepted []int
@@ -372,7 +356,7 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, ra
 		setAll([]int{i}, rep)
 	}
 	if len(accepted) == 0 {
-		c.cmd("QUIT")
+		reuse = true
 		return results, nil
 	}
 	rep, err := c.cmd("DATA")
@@ -381,7 +365,7 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, ra
 	}
 	if rep.code != 354 {
 		setAll(accepted, rep)
-		c.cmd("QUIT")
+		reuse = true
 		return results, nil
 	}
 	c.deadline(q.cfg.DataTimeout)
@@ -401,8 +385,71 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, ra
 		return nil, err
 	}
 	setAll(accepted, rep)
-	c.cmd("QUIT")
+	reuse = true
 	return results, nil
+}
+
+// rsetWait bounds the RSET that checks a kept connection.
+const rsetWait = 30 * time.Second
+
+// dial connects to hop h, reads its greeting, says EHLO and, unless noTLS,
+// starts TLS where offered. An error means the host could not be used.
+func (q *Queue) dial(ctx context.Context, h hop, noTLS bool) (*smtpConn, map[string]string, error) {
+	d := net.Dialer{Timeout: q.cfg.DialTimeout, Resolver: q.resolver()}
+	nc, err := d.DialContext(ctx, "tcp", h.addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &smtpConn{nc: nc, text: textproto.NewConn(nc), timeout: q.cfg.CommandTimeout}
+	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	defer stop()
+	ext, err := q.greet(ctx, c, h, noTLS)
+	if err != nil {
+		c.nc.Close()
+		return nil, nil, err
+	}
+	return c, ext, nil
+}
+
+// greet runs a new connection up to its first transaction.
+func (q *Queue) greet(ctx context.Context, c *smtpConn, h hop, noTLS bool) (map[string]string, error) {
+	greet, err := c.read()
+	if err != nil {
+		return nil, err
+	}
+	if greet.code != 220 {
+		// RFC 5321 section 3.1: a 554 greeting refuses service; try the
+		// next host.
+		return nil, fmt.Errorf("greeting: %s", greet)
+	}
+	ext, err := c.ehlo(q.cfg.Hostname)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ext["STARTTLS"]; ok && !noTLS {
+		r, err := c.cmd("STARTTLS")
+		if err != nil {
+			return nil, err
+		}
+		if r.code == 220 {
+			// RFC 7435 / RFC 3207 section 4.1: opportunistic TLS to an
+			// MX authenticates nothing (MX names are not authenticated
+			// without DNSSEC/MTA-STS), so the certificate is not
+			// verified; TLS still protects against passive listeners.
+			tc := tls.Client(c.nc, &tls.Config{ServerName: h.host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
+			c.deadline(q.cfg.CommandTimeout)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return nil, &tlsFailure{err}
+			}
+			c.nc = tc
+			c.text = textproto.NewConn(tc)
+			// RFC 3207 section 4.2: forget what was learned before TLS.
+			if ext, err = c.ehlo(q.cfg.Hostname); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ext, nil
 }
 
 // mailDSNParams is MAIL's RET and ENVID parameters for e (RFC 3461

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +76,24 @@ type sink struct {
 	mu   sync.Mutex
 	msgs []sinkMsg
 	got  chan struct{}
+
+	// accepts counts connections; closed counts sessions ended (a
+	// STARTTLS ends one and starts another on the same connection).
+	accepts, closed atomic.Int32
+}
+
+// countingListener counts accepted connections into n.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int32
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }
 
 func startSink(t testing.TB, addr string) *sink {
@@ -103,7 +122,7 @@ func startSinkTLS(t testing.TB, addr string, cfg *tls.Config) *sink {
 	s.srv.Domain = "sink.test"
 	s.srv.TLSConfig = cfg
 	s.srv.ErrorLog = slogPrinter{}
-	go s.srv.Serve(ln)
+	go s.srv.Serve(countingListener{ln, &s.accepts})
 	t.Cleanup(s.stop)
 	return s
 }
@@ -177,7 +196,10 @@ type sinkSession struct {
 func (ss *sinkSession) Reset() {
 	ss.from, ss.rcpts, ss.mail, ss.ropts = "", nil, smtp.MailOptions{}, nil
 }
-func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Logout() error {
+	ss.s.closed.Add(1)
+	return nil
+}
 func (ss *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 	ss.from = from
 	if opts != nil {

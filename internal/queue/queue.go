@@ -69,6 +69,10 @@ type Config struct {
 	// store wakes workers of every process and node on enqueue and
 	// retry); default one minute.
 	MaxIdle time.Duration
+	// ConnIdle is how long a connection to a hop stays open after a
+	// delivery for the next one to reuse (connpool.go); default 10
+	// seconds.
+	ConnIdle time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -95,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConnsPerDest <= 0 {
 		c.MaxConnsPerDest = 4
+	}
+	if c.ConnIdle <= 0 {
+		c.ConnIdle = 10 * time.Second
 	}
 	if c.NodeID == "" {
 		h, _ := os.Hostname()
@@ -134,6 +141,8 @@ type Queue struct {
 
 	destMu sync.Mutex
 	dest   map[string]chan struct{} // guarded by destMu: per-domain slots
+
+	conns *connPool // idle connections to hops, for reuse
 }
 
 // New makes a queue over store. Call Run to deliver.
@@ -151,6 +160,7 @@ func New(store mailstore.Store, cfg Config, log *slog.Logger) *Queue {
 		wake:    make(chan struct{}, 1),
 		now:     time.Now,
 		dest:    make(map[string]chan struct{}),
+		conns:   newConnPool(cfg.MaxConnsPerDest, cfg.ConnIdle),
 	}
 }
 

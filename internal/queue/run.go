@@ -35,6 +35,8 @@ type rcptResult struct {
 func (q *Queue) Run(ctx context.Context) error {
 	sem := make(chan struct{}, q.cfg.Workers)
 	var wg sync.WaitGroup
+	// Deferred first, so it runs after the deliveries have finished.
+	defer q.conns.closeAll()
 	defer wg.Wait()
 	// Subscribed before the first claim, so nothing committed after that
 	// claim's snapshot goes unnoticed.

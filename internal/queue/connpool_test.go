@@ -1,0 +1,74 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// enqueueN queues n messages to bob@remote.test, one entry each.
+func enqueueN(t *testing.T, q *Queue, from string, acct int64, n int) {
+	t.Helper()
+	for range n {
+		if err := q.Enqueue(context.Background(), from, []string{"bob@remote.test"}, []byte(testMsg), acct); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestConnectionReuse: deliveries one after another to one hop share one
+// SMTP session (RFC 5321 section 3.3), over TLS as the first one set up.
+func TestConnectionReuse(t *testing.T) {
+	st, alice := openStore(t, t.TempDir())
+	defer st.Close()
+	sk := startSinkTLS(t, "", selfSigned(t))
+	q := New(st, Config{Hostname: "mx.x.test", Workers: 1, Transport: map[string]string{"remote.test": sk.addr}}, testLogger())
+	runQueue(t, q)
+	enqueueN(t, q, "alice@x.test", alice.ID, 3)
+	for i, m := range sk.wait(t, 3) {
+		if !m.TLS || m.Data != testMsg {
+			t.Errorf("message %d: TLS %v, data %q", i, m.TLS, m.Data)
+		}
+	}
+	waitFor(t, "empty queue", func() bool { return queueLen(t, st) == 0 })
+	if n := sk.accepts.Load(); n != 1 {
+		t.Fatalf("3 deliveries took %d connections, want 1", n)
+	}
+}
+
+// TestReusedConnectionGone: a kept connection the server has since closed
+// fails its RSET, and the delivery connects again within the same attempt
+// (no retry later, no error recorded).
+func TestReusedConnectionGone(t *testing.T) {
+	st, alice := openStore(t, t.TempDir())
+	defer st.Close()
+	sk := startSink(t, "")
+	sk.srv.ReadTimeout = 200 * time.Millisecond // drops idle clients
+	q := New(st, Config{Hostname: "mx.x.test", Workers: 1, RetryBase: time.Hour, Transport: map[string]string{"remote.test": sk.addr}}, testLogger())
+	runQueue(t, q)
+	enqueueN(t, q, "alice@x.test", alice.ID, 1)
+	sk.wait(t, 1)
+	waitFor(t, "the server dropping the idle connection", func() bool { return sk.closed.Load() == 1 })
+	enqueueN(t, q, "alice@x.test", alice.ID, 1)
+	if m := sk.wait(t, 2); m[1].Data != testMsg {
+		t.Fatalf("second message %q", m[1].Data)
+	}
+	waitFor(t, "empty queue", func() bool { return queueLen(t, st) == 0 })
+	if n := sk.accepts.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
+	}
+}
+
+// TestIdleConnectionClosed: a kept connection waits in the pool, and is
+// closed after ConnIdle.
+func TestIdleConnectionClosed(t *testing.T) {
+	st, alice := openStore(t, t.TempDir())
+	defer st.Close()
+	sk := startSink(t, "")
+	q := New(st, Config{Hostname: "mx.x.test", Workers: 1, ConnIdle: time.Second, Transport: map[string]string{"remote.test": sk.addr}}, testLogger())
+	runQueue(t, q)
+	enqueueN(t, q, "alice@x.test", alice.ID, 1)
+	sk.wait(t, 1)
+	waitFor(t, "the connection kept", func() bool { return q.conns.count() == 1 && sk.closed.Load() == 0 })
+	waitFor(t, "the idle connection closed", func() bool { return q.conns.count() == 0 && sk.closed.Load() == 1 })
+}
