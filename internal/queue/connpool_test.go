@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/roost-mail/roost/internal/mailstore"
 )
 
 // enqueueN queues n messages to bob@remote.test, one entry each.
@@ -13,6 +15,16 @@ func enqueueN(t *testing.T, q *Queue, from string, acct int64, n int) {
 		if err := q.Enqueue(context.Background(), from, []string{"bob@remote.test"}, []byte(testMsg), acct); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// wantConnections waits for the queue to empty and checks how many
+// connections the sink accepted for it.
+func wantConnections(t *testing.T, st mailstore.Store, sk *sink, want int32) {
+	t.Helper()
+	waitFor(t, "empty queue", func() bool { return queueLen(t, st) == 0 })
+	if n := sk.accepts.Load(); n != want {
+		t.Fatalf("the deliveries took %d connections, want %d", n, want)
 	}
 }
 
@@ -30,10 +42,7 @@ func TestConnectionReuse(t *testing.T) {
 			t.Errorf("message %d: TLS %v, data %q", i, m.TLS, m.Data)
 		}
 	}
-	waitFor(t, "empty queue", func() bool { return queueLen(t, st) == 0 })
-	if n := sk.accepts.Load(); n != 1 {
-		t.Fatalf("3 deliveries took %d connections, want 1", n)
-	}
+	wantConnections(t, st, sk, 1)
 }
 
 // TestReusedConnectionGone: a kept connection the server has since closed
@@ -53,10 +62,7 @@ func TestReusedConnectionGone(t *testing.T) {
 	if m := sk.wait(t, 2); m[1].Data != testMsg {
 		t.Fatalf("second message %q", m[1].Data)
 	}
-	waitFor(t, "empty queue", func() bool { return queueLen(t, st) == 0 })
-	if n := sk.accepts.Load(); n != 2 {
-		t.Fatalf("%d connections, want 2", n)
-	}
+	wantConnections(t, st, sk, 2)
 }
 
 // TestIdleConnectionClosed: a kept connection waits in the pool, and is
