@@ -17,9 +17,8 @@ import (
 // blob_fts lives in a database file of its own (ftsdb.go), written by the
 // indexer goroutine, not by the writer: a new entry waits in fts_pending,
 // written in the request's own transaction (its text in memory:
-// pendingtext.go), and a dropped
-// entry that may be indexed is listed in fts_dropped, until the indexer
-// has applied them. Search looks in fts_pending too (search.go), so what
+// pendingtext.go), and a dropped entry that may be indexed is listed in
+// fts_dropped, until the indexer has applied them. Search looks in fts_pending too (search.go), so what
 // a request stored is searchable the moment it returns.
 
 // textID returns the index entry of p's blob, making it if the blob has
