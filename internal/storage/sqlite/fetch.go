@@ -172,24 +172,11 @@ func (s *Store) fetchRows(ctx context.Context, query string, args []any, fields 
 // StoreFlags changes flags (RFC 9051 section 6.4.6) with RFC 7162's
 // UNCHANGEDSINCE. A message whose flags would not change keeps its modseq.
 func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.StoreFlagsRequest) (mailstore.StoreFlagsResult, error) {
-	// A STORE that changes nothing (flags a message already has, often
-	// set by another device) is answered from a read: the writer's queue,
-	// transaction and commit are for changes. What the read found is what
-	// the STORE would have found as a write at that moment.
 	var res mailstore.StoreFlagsResult
-	var changes []flagChange
-	err := s.readTx(ctx, func(tx *rtx) error {
-		var err error
-		res, changes, err = planFlags(ctx, tx, accountID, req)
-		return err
-	})
-	if err != nil || len(changes) == 0 {
-		return res, err
-	}
-	err = s.update(ctx, func(w *wtx) error {
+	err := s.update(ctx, func(w *wtx) error {
 		var changes []flagChange
 		var err error
-		res, changes, err = planFlags(w.ctx, w, accountID, req)
+		res, changes, err = w.planFlags(accountID, req)
 		if err != nil || len(changes) == 0 {
 			return err
 		}
@@ -220,14 +207,14 @@ type flagChange struct {
 // planFlags reads the flags of req's messages and works out which change:
 // the result holds Modified and Unchanged; the changes are returned to
 // apply.
-func planFlags(ctx context.Context, q querier, accountID int64, req mailstore.StoreFlagsRequest) (mailstore.StoreFlagsResult, []flagChange, error) {
+func (w *wtx) planFlags(accountID int64, req mailstore.StoreFlagsRequest) (mailstore.StoreFlagsResult, []flagChange, error) {
 	var res mailstore.StoreFlagsResult
-	mb, err := getMailboxByID(ctx, q, accountID, req.MailboxID)
+	mb, err := getMailboxByID(w.ctx, w, accountID, req.MailboxID)
 	if err != nil {
 		return res, nil, err
 	}
 	cond, args, exact := uidCond("uid", req.UIDs)
-	rows, err := q.QueryContext(ctx, `SELECT id, uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`,
+	rows, err := w.query(`SELECT id, uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`,
 		append([]any{mb.ID}, args...)...)
 	if err != nil {
 		return res, nil, fmt.Errorf("store flags: %w", err)
