@@ -60,7 +60,10 @@ func TestWALStartsOver(t *testing.T) {
 	wal := filepath.Join(dir, DBFile+"-wal")
 	body := strings.Repeat("a line that fills the log of the restart test\r\n", 400) // ~19 KB
 	// 64 frames of 4 KiB. A commit writes its pages whole, so 8 MB of mail
-	// made a 50 MB log before; restarting, it stays at a few MB.
+	// made a 50 MB log before. Restarting, the log grows only by what is
+	// written between two successful restarts (a checkpoint runs at most
+	// every checkpointEvery, and a RESTART can miss its turn when readers
+	// hold on past restartWait): 8-12 MB here, whatever the total.
 	s.walRestart.Store(64)
 	stop := make(chan struct{})
 	readers := make(chan error, 2)
@@ -81,7 +84,7 @@ func TestWALStartsOver(t *testing.T) {
 		}()
 	}
 	var written int
-	for i := 0; written < 8<<20; i++ {
+	for i := 0; written < 24<<20; i++ {
 		raw := msg("restart", fmt.Sprint("r", i, "@x"), body)
 		if _, err := s.Append(ctx, a.ID, []mailstore.AppendRequest{{MailboxID: in.ID, Raw: raw}}); err != nil {
 			t.Fatal(err)
@@ -99,7 +102,7 @@ func TestWALStartsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("WAL %d bytes after %d written", fi.Size(), written)
-	if fi.Size() > 20<<20 { // without restarts: about 50 MB
+	if fi.Size() > int64(written) { // without restarts: about 150 MB
 		t.Fatalf("WAL is %d bytes after %d bytes written: it never started over", fi.Size(), written)
 	}
 }

@@ -73,6 +73,11 @@ type Store struct {
 	// walRestart is the WAL length in frames past which the checkpointer
 	// rewinds the log (checkpoint.go).
 	walRestart atomic.Int64
+	// writeGate is held by the writer goroutine around each batch and by
+	// the checkpointer around a RESTART checkpoint, which can then take
+	// SQLite's write lock at once instead of racing the next batch for
+	// it (checkpoint.go).
+	writeGate sync.Mutex
 
 	reqs      chan *writeReq
 	quit      chan struct{}

@@ -181,7 +181,9 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		s.writeGate.Lock()
 		s.runBatch(batch)
+		s.writeGate.Unlock()
 	}
 }
 
