@@ -2,17 +2,23 @@
 # Mixed IMAP workload against Roost and Debian's Dovecot (maildir), same
 # machine, same run, same client (bench/imapload). Prints both figures and
 # the ratio. Needs root (installs dovecot-imapd; creates a vmail user).
-#   [ROUNDS=n] bash bench/imap-vs-dovecot.sh [duration] [clients...]
+#   [ROUNDS=n] [SEED=m] bash bench/imap-vs-dovecot.sh [duration] [clients...]
 # ROUNDS (default 1) repeats each client count, alternating which server
 # goes first, so that noise from other work on a shared machine shows up
 # as spread between rounds instead of as a difference between servers.
+# SEED (default 200) is the size of each client's mailbox: it is filled
+# in the first round only, and the workload's APPEND and EXPUNGE keep it
+# there, so every round measures the same size. Each client count has
+# accounts of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10s}; shift || true
 CLIENTS=("${@:-1 50}")
 [ ${#CLIENTS[@]} -eq 1 ] && read -r -a CLIENTS <<<"${CLIENTS[0]}"
-NUSERS=50
 ROUNDS=${ROUNDS:-1}
+SEED=${SEED:-200}
+NUSERS=0
+for n in "${CLIENTS[@]}"; do NUSERS=$((NUSERS + n)); done
 W=$(mktemp -d /tmp/roost-bench.XXXXXX)
 # mktemp makes the dir 0700; Dovecot's imap and auth processes run as
 # vmail/dovecot and must reach the maildirs and the passwd-file below it.
@@ -102,14 +108,16 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/21144) 2>/dev/null && break; 
 # load NAME ADDR LOG CLIENTS: one imapload run; on failure show the
 # server's log tail, since imapload only sees the tagged NO/BAD.
 load() {
-  if ! "$W/imapload" -addr "$2" -user 'bench%d@bench.test' -pass benchpw -clients "$4" -duration "$DUR"; then
+  if ! "$W/imapload" -addr "$2" -user 'bench%d@bench.test' -pass benchpw -clients "$4" -duration "$DUR" -first "$FIRST" -seed "$SEEDNOW"; then
     echo "imapload against $1 failed; its log:" >&2
     tail -20 "$3" >&2
     return 1
   fi
 }
+FIRST=0
 for n in "${CLIENTS[@]}"; do
   for round in $(seq "$ROUNDS"); do
+    SEEDNOW=$SEED; [ "$round" -gt 1 ] && SEEDNOW=0
     if [ $((round % 2)) -eq 1 ]; then
       d=$(load dovecot 127.0.0.1:21143 "$W/dovecot/log" "$n")
       r=$(load roost 127.0.0.1:21144 "$W/roost.log" "$n")
@@ -121,6 +129,7 @@ for n in "${CLIENTS[@]}"; do
     rc=${r##*commands_per_sec=}; rc=${rc%% *}
     echo "round=$round dovecot $d"
     echo "round=$round roost   $r"
-    awk -v r="$rc" -v d="$dc" -v n="$n" 'BEGIN{printf "clients=%d roost/dovecot = %.2fx\n", n, r/d}'
+    awk -v r="$rc" -v d="$dc" -v n="$n" -v m="$SEED" 'BEGIN{printf "clients=%d messages=%d roost/dovecot = %.2fx\n", n, m, r/d}'
   done
+  FIRST=$((FIRST + n))
 done

@@ -29,6 +29,7 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "how long to run")
 	mailbox := flag.String("mailbox", "INBOX", "mailbox to work in")
 	seed := flag.Int("seed", 200, "messages APPENDed per client before the run")
+	first := flag.Int("first", 0, "number of the first client's user (with %d in -user)")
 	byCmd := flag.Bool("by-command", false, "also print the mean latency of each step of the rotation")
 	flag.Parse()
 
@@ -45,7 +46,7 @@ func main() {
 	for i := range *clients {
 		u := *user
 		if strings.Contains(u, "%d") {
-			u = fmt.Sprintf(u, i)
+			u = fmt.Sprintf(u, *first+i)
 		}
 		wg.Add(1)
 		ready.Add(1)
