@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
@@ -51,8 +53,7 @@ func TestConnectionReuse(t *testing.T) {
 func TestReusedConnectionGone(t *testing.T) {
 	st, alice := openStore(t, t.TempDir())
 	defer st.Close()
-	sk := startSink(t, "")
-	sk.srv.ReadTimeout = 200 * time.Millisecond // drops idle clients
+	sk := startSinkTLS(t, "", nil, func(srv *smtp.Server) { srv.ReadTimeout = 200 * time.Millisecond }) // drops idle clients
 	q := New(st, Config{Hostname: "mx.x.test", Workers: 1, RetryBase: time.Hour, Transport: map[string]string{"remote.test": sk.addr}}, testLogger())
 	runQueue(t, q)
 	enqueueN(t, q, "alice@x.test", alice.ID, 1)

@@ -100,8 +100,10 @@ func startSink(t testing.TB, addr string) *sink {
 	return startSinkTLS(t, addr, nil)
 }
 
-// startSinkTLS is startSink offering STARTTLS with cfg.
-func startSinkTLS(t testing.TB, addr string, cfg *tls.Config) *sink {
+// startSinkTLS is startSink offering STARTTLS with cfg; tune, if given,
+// sets up the server further before it serves (not after: its
+// connection goroutines read the settings).
+func startSinkTLS(t testing.TB, addr string, cfg *tls.Config, tune ...func(*smtp.Server)) *sink {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -122,6 +124,9 @@ func startSinkTLS(t testing.TB, addr string, cfg *tls.Config) *sink {
 	s.srv.Domain = "sink.test"
 	s.srv.TLSConfig = cfg
 	s.srv.ErrorLog = slogPrinter{}
+	for _, f := range tune {
+		f(s.srv)
+	}
 	go s.srv.Serve(countingListener{ln, &s.accepts})
 	t.Cleanup(s.stop)
 	return s
@@ -129,9 +134,7 @@ func startSinkTLS(t testing.TB, addr string, cfg *tls.Config) *sink {
 
 // startSinkDSN is startSink advertising DSN (RFC 3461).
 func startSinkDSN(t testing.TB) *sink {
-	s := startSink(t, "")
-	s.srv.EnableDSN = true
-	return s
+	return startSinkTLS(t, "", nil, func(srv *smtp.Server) { srv.EnableDSN = true })
 }
 
 func (s *sink) stop() { s.srv.Close() }
