@@ -25,8 +25,9 @@ type blobStore interface {
 	// put adds one reference to blob id, storing raw if it is new.
 	put(ctx context.Context, q execer, id string, raw []byte) error
 	// ref adjusts the count by delta (negative to drop references) and
-	// deletes the blob when none remain, reporting that it did (gone).
-	ref(ctx context.Context, q execer, id string, delta int) (gone bool, err error)
+	// deletes the blob when none remain, reporting that it did (gone) and
+	// the full-text entry it had (textID, 0 for none: blobtext.go).
+	ref(ctx context.Context, q execer, id string, delta int) (gone bool, textID int64, err error)
 	// get returns the bytes; ErrNoSuchMessage if there is no such blob.
 	get(ctx context.Context, q execer, id string) ([]byte, error)
 }
@@ -42,25 +43,26 @@ func (dbBlobs) put(ctx context.Context, q execer, id string, raw []byte) error {
 	return nil
 }
 
-func (dbBlobs) ref(ctx context.Context, q execer, id string, delta int) (bool, error) {
+func (dbBlobs) ref(ctx context.Context, q execer, id string, delta int) (bool, int64, error) {
 	if delta == 0 {
-		return false, nil
+		return false, 0, nil
 	}
 	var refs int64
 	err := q.QueryRowContext(ctx, `UPDATE blobs SET refs = refs + ? WHERE id = ? RETURNING refs`, delta, id).Scan(&refs)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, fmt.Errorf("blob %s: %w", id, mailstore.ErrNoSuchMessage)
+		return false, 0, fmt.Errorf("blob %s: %w", id, mailstore.ErrNoSuchMessage)
 	}
 	if err != nil {
-		return false, fmt.Errorf("blob refcount: %w", err)
+		return false, 0, fmt.Errorf("blob refcount: %w", err)
 	}
 	if refs > 0 {
-		return false, nil
+		return false, 0, nil
 	}
-	if _, err := q.ExecContext(ctx, `DELETE FROM blobs WHERE id = ?`, id); err != nil {
-		return false, fmt.Errorf("delete blob: %w", err)
+	var textID sql.NullInt64
+	if err := q.QueryRowContext(ctx, `DELETE FROM blobs WHERE id = ? RETURNING text_id`, id).Scan(&textID); err != nil {
+		return false, 0, fmt.Errorf("delete blob: %w", err)
 	}
-	return true, nil
+	return true, textID.Int64, nil
 }
 
 func (dbBlobs) get(ctx context.Context, q execer, id string) ([]byte, error) {

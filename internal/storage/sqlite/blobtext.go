@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"fmt"
 
 	"github.com/roost-mail/roost/internal/mailstore"
@@ -8,31 +9,42 @@ import (
 
 // The full-text index holds one entry per blob, not per message row
 // (migration 0004): a message delivered to many recipients or copied
-// between mailboxes is indexed once. blob_text maps a blob to its entry's
-// id, the rowid in blob_fts; message rows carry that id (text_id). An
-// entry is made when a message row first uses a blob and dropped when the
-// blob itself goes (its last reference: message, retained message or
-// queue entry), so every message row's text_id names a live entry.
+// between mailboxes is indexed once. The blob's row names its entry's id
+// (blobs.text_id, migration 0013), the rowid in blob_fts; message rows
+// carry that id (text_id). An entry is made when a message row first uses
+// a blob and dropped when the blob itself goes (its last reference:
+// message, retained message or queue entry), so every message row's
+// text_id names a live entry.
 //
 // blob_fts lives in a database file of its own (ftsdb.go), written by the
 // indexer goroutine, not by the writer: a new entry waits in fts_pending,
 // written in the request's own transaction (its text in memory:
 // pendingtext.go), and a dropped entry that may be indexed is listed in
-// fts_dropped, until the indexer has applied them. Search looks in fts_pending too (search.go), so what
-// a request stored is searchable the moment it returns.
+// fts_dropped, until the indexer has applied them. Search looks in
+// fts_pending too (search.go), so what a request stored is searchable the
+// moment it returns.
 
 // textID returns the index entry of p's blob, making it if the blob has
-// none yet. The entry's rows (blob_text, fts_pending) are written at
-// once, inside the caller's savepoint: a failed request leaves no entry,
-// and a later request of the same batch sees the entry of an earlier one.
+// none yet; the blob's row must exist (blobs.put). The entry's rows (the
+// blob's text_id, fts_pending) are written at once, inside the caller's
+// savepoint: a failed request leaves no entry, and a later request of the
+// same batch sees the entry of an earlier one.
 func (w *wtx) textID(p *mailstore.Prepared) (int64, error) {
 	if id, ok := w.texts[p.BlobID]; ok {
 		return id, nil
 	}
-	var id int64
-	err := w.queryRow(`SELECT id FROM blob_text WHERE blob_id = ?`, p.BlobID).Scan(&id)
-	if isNoRows(err) {
-		err = w.queryRow(`INSERT INTO blob_text (blob_id) VALUES (?) RETURNING id`, p.BlobID).Scan(&id)
+	var cur sql.NullInt64
+	err := w.queryRow(`SELECT text_id FROM blobs WHERE id = ?`, p.BlobID).Scan(&cur)
+	id := cur.Int64
+	if err == nil && !cur.Valid {
+		// Entry ids are never reused (the counter only grows): an id
+		// still in the index file, waiting in fts_dropped, cannot meet
+		// a new entry.
+		err = w.queryRow(`INSERT INTO counters (name, value) VALUES ('text_id', 1)
+			ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&id)
+		if err == nil {
+			_, err = w.exec(`UPDATE blobs SET text_id = ? WHERE id = ?`, id, p.BlobID)
+		}
 		if err == nil {
 			// The text itself waits in memory (pendingtext.go).
 			_, err = w.exec(`INSERT INTO fts_pending (id, header, body) VALUES (?, '', '')`, id)
@@ -50,21 +62,11 @@ func (w *wtx) textID(p *mailstore.Prepared) (int64, error) {
 	return id, nil
 }
 
-// dropText removes the index entry of a blob that is gone.
-func (w *wtx) dropText(blobID string) error {
-	delete(w.texts, blobID)
-	var id int64
-	err := w.queryRow(`DELETE FROM blob_text WHERE blob_id = ? RETURNING id`, blobID).Scan(&id)
-	if isNoRows(err) {
-		// Never indexed: a blob only the queue or retention held.
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("drop full-text entry of blob %s: %w", blobID, err)
-	}
+// dropText removes index entry id, whose blob is gone.
+func (w *wtx) dropText(id int64) error {
 	res, err := w.exec(`DELETE FROM fts_pending WHERE id = ?`, id)
 	if err != nil {
-		return fmt.Errorf("drop full-text entry of blob %s: %w", blobID, err)
+		return fmt.Errorf("drop full-text entry %d: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
 		w.droppedTexts = append(w.droppedTexts, id)
@@ -74,7 +76,7 @@ func (w *wtx) dropText(blobID string) error {
 	// the stale row matches nothing (no message row names its id, and
 	// ids are never reused).
 	if _, err := w.exec(`INSERT OR IGNORE INTO fts_dropped (id) VALUES (?)`, id); err != nil {
-		return fmt.Errorf("drop full-text entry of blob %s: %w", blobID, err)
+		return fmt.Errorf("drop full-text entry %d: %w", id, err)
 	}
 	return nil
 }
@@ -82,9 +84,14 @@ func (w *wtx) dropText(blobID string) error {
 // refBlob adjusts a blob's reference count by delta and, when that
 // deletes the blob, drops its index entry.
 func (s *Store) refBlob(w *wtx, blobID string, delta int) error {
-	gone, err := s.blobs.ref(w.ctx, w, blobID, delta)
+	gone, textID, err := s.blobs.ref(w.ctx, w, blobID, delta)
 	if err != nil || !gone {
 		return err
 	}
-	return w.dropText(blobID)
+	delete(w.texts, blobID)
+	if textID == 0 {
+		// Never indexed: a blob only the queue or retention held.
+		return nil
+	}
+	return w.dropText(textID)
 }

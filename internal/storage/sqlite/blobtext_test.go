@@ -17,29 +17,30 @@ import (
 func textCounts(t testing.TB, s *Store) (entries, rows int) {
 	t.Helper()
 	waitIndexed(t, s)
-	if err := s.rdb.QueryRow(`SELECT (SELECT count(*) FROM blob_text), (SELECT count(*) FROM fts.blob_fts) + (SELECT count(*) FROM fts_pending)`).Scan(&entries, &rows); err != nil {
+	if err := s.rdb.QueryRow(`SELECT (SELECT count(*) FROM blobs WHERE text_id IS NOT NULL), (SELECT count(*) FROM fts.blob_fts) + (SELECT count(*) FROM fts_pending)`).Scan(&entries, &rows); err != nil {
 		t.Fatal(err)
 	}
 	return entries, rows
 }
 
 // checkText checks the per-blob index's invariants: every message row
-// names the entry of its own blob, every entry has its blob and exactly
-// one text row (indexed or pending), and no text row is left without an
-// entry.
+// names the entry of its own blob, no two blobs share an entry, every
+// entry has exactly one text row (indexed or pending), and no text row is
+// left without an entry.
 func checkText(t testing.TB, s *Store) {
 	t.Helper()
 	waitIndexed(t, s)
 	for _, c := range []struct{ what, query string }{
 		{"message rows without their blob's entry", `SELECT count(*) FROM messages m
-			WHERE NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.id = m.text_id AND t.blob_id = m.blob_id)`},
-		{"entries without a blob", `SELECT count(*) FROM blob_text t WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = t.blob_id)`},
-		{"entries without a text row", `SELECT count(*) FROM blob_text t WHERE NOT EXISTS (SELECT 1 FROM fts.blob_fts f WHERE f.rowid = t.id)
-			AND NOT EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = t.id)`},
+			WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.text_id = m.text_id AND b.id = m.blob_id)`},
+		{"entries sharing an id", `SELECT count(*) FROM (SELECT text_id FROM blobs WHERE text_id IS NOT NULL GROUP BY text_id HAVING count(*) > 1)`},
+		{"entries without a text row", `SELECT count(*) FROM blobs b WHERE b.text_id IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM fts.blob_fts f WHERE f.rowid = b.text_id)
+			AND NOT EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = b.text_id)`},
 		{"entries both indexed and pending", `SELECT count(*) FROM fts_pending p JOIN fts.blob_fts f ON f.rowid = p.id`},
-		{"FTS rows without an entry", `SELECT count(*) FROM fts.blob_fts f WHERE NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.id = f.rowid)`},
+		{"FTS rows without an entry", `SELECT count(*) FROM fts.blob_fts f WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.text_id = f.rowid)`},
 		{"dropped ids still listed", `SELECT count(*) FROM fts_dropped`},
-		{"pending rows without an entry", `SELECT count(*) FROM fts_pending p WHERE NOT EXISTS (SELECT 1 FROM blob_text t WHERE t.id = p.id)`},
+		{"pending rows without an entry", `SELECT count(*) FROM fts_pending p WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.text_id = p.id)`},
 	} {
 		var n int
 		if err := s.rdb.QueryRow(c.query).Scan(&n); err != nil {

@@ -181,8 +181,8 @@ func (s *Store) indexChunk(limit int) (int, error) {
 	err := s.readTx(ctx, func(tx *rtx) error {
 		// A row's text is in memory, or in the row itself (written
 		// before pendingtext.go), or extracted from the blob again.
-		rows, err := tx.QueryContext(ctx, `SELECT p.id, p.header, p.body, coalesce(t.blob_id, '') FROM fts_pending p
-			LEFT JOIN blob_text t ON t.id = p.id ORDER BY p.id LIMIT ?`, limit)
+		rows, err := tx.QueryContext(ctx, `SELECT p.id, p.header, p.body, coalesce(b.id, '') FROM fts_pending p
+			LEFT JOIN blobs b ON b.text_id = p.id ORDER BY p.id LIMIT ?`, limit)
 		if err != nil {
 			return err
 		}
@@ -265,7 +265,7 @@ func (s *Store) indexChunk(limit int) (int, error) {
 			// Dropped since it was read: it went into the index all the
 			// same, so take it out again next time.
 			if n, _ := res.RowsAffected(); n == 0 {
-				if _, err := w.exec(`INSERT OR IGNORE INTO fts_dropped (id) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM blob_text WHERE id = ?)`, id, id); err != nil {
+				if _, err := w.exec(`INSERT OR IGNORE INTO fts_dropped (id) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE text_id = ?)`, id, id); err != nil {
 					return err
 				}
 			}

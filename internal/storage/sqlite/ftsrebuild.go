@@ -24,8 +24,8 @@ const rebuildChunk = 64
 // rebuild from the first entry.
 func planRebuild(ctx context.Context, main, fts *sql.DB) error {
 	var lost bool
-	err := main.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blob_text t
-		WHERE NOT EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = t.id))`).Scan(&lost)
+	err := main.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blobs b
+		WHERE b.text_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = b.text_id))`).Scan(&lost)
 	if err != nil {
 		return fmt.Errorf("check the full-text index: %w", err)
 	}
@@ -69,9 +69,9 @@ func (s *Store) rebuildChunk(ctx context.Context, from int64) (done bool, err er
 	}
 	var entries []entry
 	err = s.readTx(ctx, func(tx *rtx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT t.id, t.blob_id FROM blob_text t
-			WHERE t.id > ? AND NOT EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = t.id)
-			ORDER BY t.id LIMIT ?`, from, rebuildChunk)
+		rows, err := tx.QueryContext(ctx, `SELECT b.text_id, b.id FROM blobs b
+			WHERE b.text_id > ? AND NOT EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = b.text_id)
+			ORDER BY b.text_id LIMIT ?`, from, rebuildChunk)
 		if err != nil {
 			return err
 		}

@@ -135,5 +135,5 @@ func sqlBlobText(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, 
 func pendingCol(handle int64, col string) string {
 	h := strconv.FormatInt(handle, 10)
 	return "(CASE WHEN p.header <> '' OR p.body <> '' THEN p." + col +
-		" ELSE coalesce(roost_pending_text(" + h + ", p.id, '" + col + "'), roost_blob_text((SELECT b.data FROM blob_text t JOIN blobs b ON b.id = t.blob_id WHERE t.id = p.id), '" + col + "')) END)"
+		" ELSE coalesce(roost_pending_text(" + h + ", p.id, '" + col + "'), roost_blob_text((SELECT b.data FROM blobs b WHERE b.text_id = p.id), '" + col + "')) END)"
 }

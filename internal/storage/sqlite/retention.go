@@ -172,14 +172,18 @@ func (s *Store) Purge(ctx context.Context, cutoff, tombstoneCutoff time.Time) (i
 		}
 		// Blobs whose count reached zero are deleted at once; this sweeps
 		// any left by an interrupted older version.
-		rows, err = w.query(`DELETE FROM blobs WHERE refs <= 0 RETURNING id`)
+		rows, err = w.query(`DELETE FROM blobs WHERE refs <= 0 RETURNING id, coalesce(text_id, 0)`)
 		if err != nil {
 			return fmt.Errorf("purge: %w", err)
 		}
-		var gone []string
+		type goneBlob struct {
+			id     string
+			textID int64
+		}
+		var gone []goneBlob
 		for rows.Next() {
-			var b string
-			if err := rows.Scan(&b); err != nil {
+			var b goneBlob
+			if err := rows.Scan(&b.id, &b.textID); err != nil {
 				rows.Close()
 				return fmt.Errorf("purge: %w", err)
 			}
@@ -190,7 +194,11 @@ func (s *Store) Purge(ctx context.Context, cutoff, tombstoneCutoff time.Time) (i
 			return fmt.Errorf("purge: %w", err)
 		}
 		for _, b := range gone {
-			if err := w.dropText(b); err != nil {
+			delete(w.texts, b.id)
+			if b.textID == 0 {
+				continue
+			}
+			if err := w.dropText(b.textID); err != nil {
 				return err
 			}
 		}
