@@ -129,11 +129,7 @@ func selfSigned(t *testing.T) *tls.Config {
 func TestPlaintextRefusedUntilSTARTTLS(t *testing.T) {
 	env := newTestEnv(t, Config{})
 	env.srv.cfg.TLS = selfSigned(t)
-	cli, srv := net.Pipe()
-	t.Cleanup(func() { cli.Close() })
-	env.srv.wg.Add(1)
-	go env.srv.handle(srv, false)
-	c := &rawClient{t: t, c: cli, r: bufio.NewReader(cli)}
+	c := env.dialPipe(t)
 	g := c.line()
 	if !strings.Contains(g, "LOGINDISABLED") || !strings.Contains(g, "STARTTLS") || strings.Contains(g, "AUTH=") {
 		t.Fatalf("greeting: %q", g)
@@ -141,7 +137,7 @@ func TestPlaintextRefusedUntilSTARTTLS(t *testing.T) {
 	mustHave(t, c.cmd(`LOGIN alice@example.test "secret pass"`), `^t1 NO \[PRIVACYREQUIRED\]`)
 	mustHave(t, c.cmd(`AUTHENTICATE PLAIN `+b64("\x00alice@example.test\x00"+testPassword)), `^t2 NO \[PRIVACYREQUIRED\]`)
 	c.ok("STARTTLS")
-	tc := tls.Client(cli, &tls.Config{InsecureSkipVerify: true})
+	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
 	if err := tc.HandshakeContext(context.Background()); err != nil {
 		t.Fatalf("handshake: %v", err)
 	}

@@ -272,11 +272,7 @@ func TestCompressOverSTARTTLS(t *testing.T) {
 	env.srv.cfg.TLS = selfSigned(t)
 	// A session started here, after the TLS config is set (as in
 	// TestPlaintextRefusedUntilSTARTTLS).
-	cli, srv := net.Pipe()
-	t.Cleanup(func() { cli.Close() })
-	env.srv.wg.Add(1)
-	go env.srv.handle(srv, false)
-	c := &rawClient{t: t, c: cli, r: bufio.NewReader(cli)}
+	c := env.dialPipe(t)
 	c.line()
 	c.ok("STARTTLS")
 	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})

@@ -126,6 +126,17 @@ func (e *testEnv) dial(t testing.TB) *rawClient {
 	return rc
 }
 
+// dialPipe starts a session over a pipe, a connection that is neither
+// TLS nor loopback, and returns its client before the greeting is read.
+func (e *testEnv) dialPipe(t testing.TB) *rawClient {
+	t.Helper()
+	cli, srv := net.Pipe()
+	t.Cleanup(func() { cli.Close() })
+	e.srv.wg.Add(1)
+	go e.srv.handle(srv, false)
+	return &rawClient{t: t, c: cli, r: bufio.NewReader(cli)}
+}
+
 func (e *testEnv) login(t testing.TB, user string) *rawClient {
 	t.Helper()
 	c := e.dial(t)

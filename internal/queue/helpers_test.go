@@ -286,3 +286,23 @@ func queueLen(t testing.TB, st mailstore.Store) int {
 }
 
 const testMsg = "From: alice@x.test\r\nTo: bob@remote.test\r\nSubject: out\r\nMessage-ID: <out@x.test>\r\n\r\nbody\r\n"
+
+// closedAddr is a loopback address nothing listens on (a port reserved,
+// then closed): connections to it fail.
+func closedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// expiringQueue is a queue whose remote.test is unreachable (closedAddr),
+// with retries, the delay warning and expiry all within two seconds.
+func expiringQueue(t testing.TB, st mailstore.Store) *Queue {
+	return New(st, Config{Hostname: "mx.x.test", Transport: map[string]string{"remote.test": closedAddr(t)},
+		RetryBase: 100 * time.Millisecond, RetryMax: 100 * time.Millisecond, WarnAfter: 200 * time.Millisecond, MaxAge: 1500 * time.Millisecond}, testLogger())
+}

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -210,11 +209,7 @@ func TestDSNFollowsRequeuedRecipients(t *testing.T) {
 func TestDelayWarningHonoursNotify(t *testing.T) {
 	st, alice := openStore(t, t.TempDir())
 	defer st.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	q := New(st, Config{Hostname: "mx.x.test", Transport: map[string]string{"remote.test": addr},
-		RetryBase: 100 * time.Millisecond, RetryMax: 100 * time.Millisecond, WarnAfter: 200 * time.Millisecond, MaxAge: 1500 * time.Millisecond}, testLogger())
+	q := expiringQueue(t, st)
 	runQueue(t, q)
 	env := Envelope{
 		From:       "alice@x.test",

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -28,13 +27,8 @@ func TestDeliverViaTransport(t *testing.T) {
 func TestRetryAfterSinkDown(t *testing.T) {
 	st, alice := openStore(t, t.TempDir())
 	defer st.Close()
-	// Reserve a port, then leave it closed: the first attempts fail.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	// The first attempts fail.
+	addr := closedAddr(t)
 	q := New(st, Config{Hostname: "mx.x.test", Transport: map[string]string{"remote.test": addr}, RetryBase: 300 * time.Millisecond, WarnAfter: -1}, testLogger())
 	runQueue(t, q)
 	if err := q.Enqueue(context.Background(), "alice@x.test", []string{"bob@remote.test"}, []byte(testMsg), alice.ID); err != nil {
@@ -106,11 +100,7 @@ func TestNeverBounceABounce(t *testing.T) {
 func TestExpiryAndDelayWarning(t *testing.T) {
 	st, alice := openStore(t, t.TempDir())
 	defer st.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	q := New(st, Config{Hostname: "mx.x.test", Transport: map[string]string{"remote.test": addr},
-		RetryBase: 100 * time.Millisecond, RetryMax: 100 * time.Millisecond, WarnAfter: 200 * time.Millisecond, MaxAge: 1500 * time.Millisecond}, testLogger())
+	q := expiringQueue(t, st)
 	runQueue(t, q)
 	if err := q.Enqueue(context.Background(), "alice@x.test", []string{"bob@remote.test"}, []byte(testMsg), alice.ID); err != nil {
 		t.Fatal(err)

@@ -58,10 +58,7 @@ func TestDSNParametersQueued(t *testing.T) {
 	w.cmd("RCPT TO:<b@one.test>", "250 ")
 	w.cmd("RCPT TO:<c@two.test> NOTIFY=NEVER", "250 ")
 	w.cmd("RCPT TO:<bob@x.test> notify=success ORCPT=rfc822;Bobby@x.test", "250 ")
-	w.cmd("DATA", "354 ")
-	w.send(msg("alice@x.test", "a@one.test", "dsn-sub"))
-	w.cmd(".", "250 ")
-	w.cmd("QUIT", "221 ")
+	w.deliver(msg("alice@x.test", "a@one.test", "dsn-sub"))
 
 	es, err := e.store.ListQueue(context.Background())
 	if err != nil || len(es) != 2 {
@@ -115,10 +112,7 @@ func TestMXNoDSN(t *testing.T) {
 	w.cmd("MAIL FROM:<sender@remote.test>", "250 ")
 	w.cmd("RCPT TO:<bob@x.test> NOTIFY=SUCCESS", "504 ")
 	w.cmd("RCPT TO:<bob@x.test>", "250 ")
-	w.cmd("DATA", "354 ")
-	w.send(msg("sender@remote.test", "bob@x.test", "mx-no-dsn"))
-	w.cmd(".", "250 ")
-	w.cmd("QUIT", "221 ")
+	w.deliver(msg("sender@remote.test", "bob@x.test", "mx-no-dsn"))
 	if n := len(e.mailbox(t, e.bob, "")); n != 1 {
 		t.Fatalf("bob has %d messages, want 1", n)
 	}
@@ -145,10 +139,7 @@ func TestDSNBadParameters(t *testing.T) {
 	w.cmd("RCPT TO:<bob@x.test> ORCPT=rfc822;a+ZZb", "501 ")
 	w.cmd("RCPT TO:<bob@x.test> ORCPT=x400;whatever", "501 ")
 	w.cmd("RCPT TO:<bob@x.test> NOTIFY=NEVER", "250 ")
-	w.cmd("DATA", "354 ")
-	w.send(msg("alice@x.test", "bob@x.test", "bad-params"))
-	w.cmd(".", "250 ")
-	w.cmd("QUIT", "221 ")
+	w.deliver(msg("alice@x.test", "bob@x.test", "bad-params"))
 	if n := len(e.mailbox(t, e.bob, "")); n != 1 {
 		t.Fatalf("bob has %d messages", n)
 	}

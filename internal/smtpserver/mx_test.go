@@ -72,6 +72,15 @@ func (w *wire) cmd(line, prefix string) string {
 	return w.expect(prefix)
 }
 
+// deliver sends DATA with body, expects it accepted, and says QUIT.
+func (w *wire) deliver(body string) {
+	w.t.Helper()
+	w.cmd("DATA", "354 ")
+	w.send(body)
+	w.cmd(".", "250 ")
+	w.cmd("QUIT", "221 ")
+}
+
 func msg(from, to, subject string) string {
 	return "From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <" + subject + "@test>\r\n\r\nHello.\r\n"
 }
@@ -94,10 +103,7 @@ func TestMXAcceptAndRefuse(t *testing.T) {
 	w.cmd("RCPT TO:<nobody@x.test>", "550 5.1.1 ")
 	w.cmd("RCPT TO:<someone@elsewhere.test>", "554 5.7.1 ")
 	w.cmd("RCPT TO:<Bob@X.test>", "250 ")
-	w.cmd("DATA", "354 ")
-	w.send(strings.ReplaceAll(msg("sender@remote.test", "bob@x.test", "mx1"), "Hello.", "..dot-stuffed"))
-	w.cmd(".", "250 ")
-	w.cmd("QUIT", "221 ")
+	w.deliver(strings.ReplaceAll(msg("sender@remote.test", "bob@x.test", "mx1"), "Hello.", "..dot-stuffed"))
 
 	got := e.mailbox(t, e.bob, "")
 	if len(got) != 1 {

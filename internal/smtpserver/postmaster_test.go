@@ -30,10 +30,7 @@ func TestMXPostmasterAtDomain(t *testing.T) {
 	w.cmd("EHLO client.test", "250 ")
 	w.cmd("MAIL FROM:<s@remote.test>", "250 ")
 	w.cmd("RCPT TO:<PostMaster@X.Test>", "250 ")
-	w.cmd("DATA", "354 ")
-	w.send(msg("s@remote.test", "postmaster@x.test", "pm1"))
-	w.cmd(".", "250 ")
-	w.cmd("QUIT", "221 ")
+	w.deliver(msg("s@remote.test", "postmaster@x.test", "pm1"))
 
 	got := e.mailbox(t, e.bob, "")
 	if len(got) != 1 || !strings.Contains(string(got[0]), "Subject: pm1\r\n") {
@@ -54,10 +51,7 @@ func TestMXPostmasterConfigured(t *testing.T) {
 	w.cmd("RCPT TO:<nobody@x.test>", "550 5.1.1 ")
 	w.cmd("RCPT TO:<postmaster@elsewhere.test>", "554 5.7.1 ")
 	w.cmd("RCPT TO:<POSTMASTER@x.test>", "250 ")
-	w.cmd("DATA", "354 ")
-	w.send(msg("s@remote.test", "postmaster@x.test", "pm2"))
-	w.cmd(".", "250 ")
-	w.cmd("QUIT", "221 ")
+	w.deliver(msg("s@remote.test", "postmaster@x.test", "pm2"))
 	got := e.mailbox(t, e.bob, "")
 	if len(got) != 1 || !strings.Contains(string(got[0]), "Subject: pm2\r\n") {
 		t.Fatalf("bob's INBOX: %d messages, want the postmaster message", len(got))

@@ -148,10 +148,11 @@ func (s *Store) insertMessage(w *wtx, mb *mailstore.Mailbox, p *prepared, flags 
 	if sent.IsZero() {
 		sent = internal.UTC()
 	}
-	if err := s.blobs.put(w.ctx, w, p.BlobID, p.Raw); err != nil {
+	known, err := s.blobs.put(w.ctx, w, p.BlobID, p.Raw)
+	if err != nil {
 		return 0, err
 	}
-	text, err := w.textID(p.Prepared)
+	text, err := w.textID(p.Prepared, known)
 	if err != nil {
 		return 0, err
 	}

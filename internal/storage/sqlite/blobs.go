@@ -22,8 +22,9 @@ type execer interface {
 // implementation would write the bytes before the transaction and keep
 // only the counts in it.
 type blobStore interface {
-	// put adds one reference to blob id, storing raw if it is new.
-	put(ctx context.Context, q execer, id string, raw []byte) error
+	// put adds one reference to blob id, storing raw if it is new, and
+	// returns the blob's full-text entry (textID, 0 for none: blobtext.go).
+	put(ctx context.Context, q execer, id string, raw []byte) (textID int64, err error)
 	// ref adjusts the count by delta (negative to drop references) and
 	// deletes the blob when none remain, reporting that it did (gone) and
 	// the full-text entry it had (textID, 0 for none: blobtext.go).
@@ -34,13 +35,14 @@ type blobStore interface {
 
 type dbBlobs struct{}
 
-func (dbBlobs) put(ctx context.Context, q execer, id string, raw []byte) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO blobs (id, refs, size, data) VALUES (?, 1, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET refs = refs + 1`, id, len(raw), raw)
+func (dbBlobs) put(ctx context.Context, q execer, id string, raw []byte) (int64, error) {
+	var textID int64
+	err := q.QueryRowContext(ctx, `INSERT INTO blobs (id, refs, size, data) VALUES (?, 1, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET refs = refs + 1 RETURNING coalesce(text_id, 0)`, id, len(raw), raw).Scan(&textID)
 	if err != nil {
-		return fmt.Errorf("store blob: %w", err)
+		return 0, fmt.Errorf("store blob: %w", err)
 	}
-	return nil
+	return textID, nil
 }
 
 func (dbBlobs) ref(ctx context.Context, q execer, id string, delta int) (bool, int64, error) {

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"database/sql"
 	"fmt"
 
 	"github.com/roost-mail/roost/internal/mailstore"
@@ -25,40 +24,32 @@ import (
 // moment it returns.
 
 // textID returns the index entry of p's blob, making it if the blob has
-// none yet; the blob's row must exist (blobs.put). The entry's rows (the
+// none yet. known is the blob's entry as blobs.put just returned it (0:
+// none), so a blob seen earlier in the same transaction, even by another
+// request of the batch, already has its entry. A new entry's rows (the
 // blob's text_id, fts_pending) are written at once, inside the caller's
-// savepoint: a failed request leaves no entry, and a later request of the
-// same batch sees the entry of an earlier one.
-func (w *wtx) textID(p *mailstore.Prepared) (int64, error) {
-	if id, ok := w.texts[p.BlobID]; ok {
-		return id, nil
+// savepoint: a failed request leaves no entry.
+func (w *wtx) textID(p *mailstore.Prepared, known int64) (int64, error) {
+	if known != 0 {
+		return known, nil
 	}
-	var cur sql.NullInt64
-	err := w.queryRow(`SELECT text_id FROM blobs WHERE id = ?`, p.BlobID).Scan(&cur)
-	id := cur.Int64
-	if err == nil && !cur.Valid {
-		// Entry ids are never reused (the counter only grows): an id
-		// still in the index file, waiting in fts_dropped, cannot meet
-		// a new entry.
-		err = w.queryRow(`INSERT INTO counters (name, value) VALUES ('text_id', 1)
-			ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&id)
-		if err == nil {
-			_, err = w.exec(`UPDATE blobs SET text_id = ? WHERE id = ?`, id, p.BlobID)
-		}
-		if err == nil {
-			// The text itself waits in memory (pendingtext.go).
-			_, err = w.exec(`INSERT INTO fts_pending (id, header, body) VALUES (?, '', '')`, id)
-			w.textAdded = true
-			w.newTexts = append(w.newTexts, pendingEntry{id, ftsText{p.Parsed.HeaderText, p.Parsed.BodyText}})
-		}
+	// Entry ids are never reused (the counter only grows): an id still in
+	// the index file, waiting in fts_dropped, cannot meet a new entry.
+	var id int64
+	err := w.queryRow(`INSERT INTO counters (name, value) VALUES ('text_id', 1)
+		ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&id)
+	if err == nil {
+		_, err = w.exec(`UPDATE blobs SET text_id = ? WHERE id = ?`, id, p.BlobID)
+	}
+	if err == nil {
+		// The text itself waits in memory (pendingtext.go).
+		_, err = w.exec(`INSERT INTO fts_pending (id, header, body) VALUES (?, '', '')`, id)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("full-text entry of blob %s: %w", p.BlobID, err)
 	}
-	if w.texts == nil {
-		w.texts = map[string]int64{}
-	}
-	w.texts[p.BlobID] = id
+	w.textAdded = true
+	w.newTexts = append(w.newTexts, pendingEntry{id, ftsText{p.Parsed.HeaderText, p.Parsed.BodyText}})
 	return id, nil
 }
 
@@ -88,7 +79,6 @@ func (s *Store) refBlob(w *wtx, blobID string, delta int) error {
 	if err != nil || !gone {
 		return err
 	}
-	delete(w.texts, blobID)
 	if textID == 0 {
 		// Never indexed: a blob only the queue or retention held.
 		return nil

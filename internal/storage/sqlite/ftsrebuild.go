@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-
-	"github.com/roost-mail/roost/internal/mailstore"
 )
 
 // Rebuilding a lost index. Once indexed, a message's text lives only in
@@ -99,8 +97,8 @@ func (s *Store) rebuildChunk(ctx context.Context, from int64) (done bool, err er
 			// Dropped meanwhile: nothing to index.
 			continue
 		}
-		p := mailstore.Prepare(raw)
-		texts = append(texts, text{e.id, p.Parsed.HeaderText, p.Parsed.BodyText})
+		t := textOf(raw)
+		texts = append(texts, text{e.id, t.header, t.body})
 	}
 	err = s.applyIndex(ctx, func(tx *sql.Tx) error {
 		for _, t := range texts {

@@ -73,17 +73,3 @@ var (
 	statMu  sync.Mutex
 	statOut [2]int32
 )
-
-// pageCacheUse reports the block's slots in use now and at most so far.
-func pageCacheUse() (used, highwater int) {
-	tls := libc.NewTLS()
-	defer tls.Close()
-	statMu.Lock()
-	defer statMu.Unlock()
-	rc := sqlite3.Xsqlite3_status(tls, sqlite3.SQLITE_STATUS_PAGECACHE_USED,
-		uintptr(unsafe.Pointer(&statOut[0])), uintptr(unsafe.Pointer(&statOut[1])), 0)
-	if rc != sqlite3.SQLITE_OK {
-		return 0, 0
-	}
-	return int(statOut[0]), int(statOut[1])
-}

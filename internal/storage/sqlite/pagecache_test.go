@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"unsafe"
+
+	"modernc.org/libc"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/roost-mail/roost/internal/mailstore"
 )
@@ -30,4 +34,18 @@ func TestPageCacheBlock(t *testing.T) {
 	if used, hi := pageCacheUse(); used == 0 || hi == 0 {
 		t.Fatalf("page cache block: %d slots in use, %d at most; want pages in it", used, hi)
 	}
+}
+
+// pageCacheUse reports the block's slots in use now and at most so far.
+func pageCacheUse() (used, highwater int) {
+	tls := libc.NewTLS()
+	defer tls.Close()
+	statMu.Lock()
+	defer statMu.Unlock()
+	rc := sqlite3.Xsqlite3_status(tls, sqlite3.SQLITE_STATUS_PAGECACHE_USED,
+		uintptr(unsafe.Pointer(&statOut[0])), uintptr(unsafe.Pointer(&statOut[1])), 0)
+	if rc != sqlite3.SQLITE_OK {
+		return 0, 0
+	}
+	return int(statOut[0]), int(statOut[1])
 }

@@ -8,7 +8,7 @@ import (
 
 	sqlite "modernc.org/sqlite"
 
-	"github.com/roost-mail/roost/internal/mailstore"
+	"github.com/roost-mail/roost/internal/message"
 )
 
 // Text waiting for the index. fts_pending names the entries the indexer
@@ -87,9 +87,10 @@ func (p *pendingTexts) drop(ids ...int64) {
 	}
 }
 
-// textOf extracts an entry's text from its raw message.
+// textOf extracts an entry's text from its raw message (a parse only:
+// mailstore.Prepare would also hash it).
 func textOf(raw []byte) ftsText {
-	p := mailstore.Prepare(raw).Parsed
+	p := message.Parse(raw)
 	return ftsText{p.HeaderText, p.BodyText}
 }
 

@@ -102,7 +102,7 @@ func newQueued(raw []byte, entries []mailstore.QueueEntry) (*queued, error) {
 // submission's remote recipients) and asks for a queue wake-up.
 func (s *Store) enqueueIn(w *wtx, q *queued) ([]int64, error) {
 	ids := make([]int64, len(q.entries))
-	if err := s.blobs.put(w.ctx, w, q.blobID, q.raw); err != nil {
+	if _, err := s.blobs.put(w.ctx, w, q.blobID, q.raw); err != nil {
 		return nil, err
 	}
 	if err := s.refBlob(w, q.blobID, len(q.entries)-1); err != nil {

@@ -194,7 +194,6 @@ func (s *Store) Purge(ctx context.Context, cutoff, tombstoneCutoff time.Time) (i
 			return fmt.Errorf("purge: %w", err)
 		}
 		for _, b := range gone {
-			delete(w.texts, b.id)
 			if b.textID == 0 {
 				continue
 			}

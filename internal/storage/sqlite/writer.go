@@ -31,10 +31,6 @@ type wtx struct {
 	// textAdded: this request put text in fts_pending (the indexer is
 	// woken after the commit).
 	textAdded bool
-	// texts caches blob -> full-text entry id for this request (a
-	// delivery to many recipients looks its blob's entry up once). It is
-	// per request, so a rolled-back request's entries die with it.
-	texts map[string]int64
 	// newTexts and droppedTexts change the store's pendingTexts once the
 	// batch commits (pendingtext.go).
 	newTexts     []pendingEntry
