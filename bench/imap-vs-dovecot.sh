@@ -2,14 +2,15 @@
 # Mixed IMAP workload against Roost and Debian's Dovecot (maildir), same
 # machine, same run, same client (bench/imapload). Prints both figures and
 # the ratio. Needs root (installs dovecot-imapd; creates a vmail user).
-#   [ROUNDS=n] [SEED=m] bash bench/imap-vs-dovecot.sh [duration] [clients...]
+#   [ROUNDS=n] [SEED=m] [LOADFLAGS=...] bash bench/imap-vs-dovecot.sh [duration] [clients...]
 # ROUNDS (default 1) repeats each client count, alternating which server
 # goes first, so that noise from other work on a shared machine shows up
 # as spread between rounds instead of as a difference between servers.
 # SEED (default 200) is the size of each client's mailbox: it is filled
 # in the first round only, and the workload's APPEND and EXPUNGE keep it
 # there, so every round measures the same size. Each client count has
-# accounts of its own.
+# accounts of its own. LOADFLAGS adds imapload flags to every run, e.g.
+# LOADFLAGS=-by-command for each command's mean latency on both servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10s}; shift || true
@@ -108,7 +109,7 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/21144) 2>/dev/null && break; 
 # load NAME ADDR LOG CLIENTS: one imapload run; on failure show the
 # server's log tail, since imapload only sees the tagged NO/BAD.
 load() {
-  if ! "$W/imapload" -addr "$2" -user 'bench%d@bench.test' -pass benchpw -clients "$4" -duration "$DUR" -first "$FIRST" -seed "$SEEDNOW"; then
+  if ! "$W/imapload" -addr "$2" -user 'bench%d@bench.test' -pass benchpw -clients "$4" -duration "$DUR" -first "$FIRST" -seed "$SEEDNOW" ${LOADFLAGS:-}; then
     echo "imapload against $1 failed; its log:" >&2
     tail -20 "$3" >&2
     return 1

@@ -309,3 +309,15 @@ func int64sAny(v []int64) []any {
 	}
 	return out
 }
+
+// IndexBacklog is how many text entries wait for the indexer: searches
+// match them directly, more slowly. Benchmarks use it to tell the rate
+// deliveries were accepted at from the rate they were also indexed at.
+func (s *Store) IndexBacklog(ctx context.Context) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM fts_pending`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count pending text: %w", err)
+	}
+	return n, nil
+}
