@@ -6,33 +6,42 @@ import (
 	"fmt"
 )
 
-// Converting an index made before detail=column (ftsTable). Open finds
+// Converting an index made in an earlier format (ftsTable). Open finds
 // the old table and creates blob_fts_next beside it; the indexer copies
 // the entries across in chunks, oldest first (progress in fts_state, so a
 // restart resumes), while everything it indexes or drops meanwhile goes to
 // both tables. When the copy is done, one transaction drops the old table
-// and renames the new one. Searches work on whichever table is blob_fts:
-// the query search.go builds suits both.
+// and renames the new one. Searches use the query of whichever format
+// blob_fts has in their snapshot (search.go).
 
 // convertChunk is how many entries one conversion transaction copies.
 const convertChunk = 256
 
-// ftsPut indexes one entry (and in the new table too while converting).
+// ftsPut indexes one entry (in the new table too while converting, when
+// blob_fts is still in the old format and holds the text itself).
 func (s *Store) ftsPut(ctx context.Context, tx *sql.Tx, id int64, header, body string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO fts_text (id, header, body) VALUES (?, ?, ?)`, id, header, body); err != nil {
+		return err
+	}
+	terms := entryTerms(header, body)
+	if !s.ftsConverting.Load() {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts (rowid, terms) VALUES (?, ?)`, id, terms)
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts (rowid, header, body) VALUES (?, ?, ?)`, id, header, body); err != nil {
 		return err
 	}
-	if s.ftsConverting.Load() {
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts_next (rowid, header, body) VALUES (?, ?, ?)`, id, header, body)
-		return err
-	}
-	return nil
+	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts_next (rowid, terms) VALUES (?, ?)`, id, terms)
+	return err
 }
 
 // ftsDelete takes one entry out of the index (both tables while
 // converting).
 func (s *Store) ftsDelete(ctx context.Context, tx *sql.Tx, id int64) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_fts WHERE rowid = ?`, id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM fts_text WHERE id = ?`, id); err != nil {
 		return err
 	}
 	if s.ftsConverting.Load() {
@@ -79,8 +88,7 @@ func (s *Store) convertChunk(ctx context.Context) error {
 				DELETE FROM fts_state WHERE k = 'convert_from'`)
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts_next (rowid, header, body)
-			SELECT rowid, header, body FROM blob_fts WHERE rowid > ? AND rowid <= ?`, from, last.Int64); err != nil {
+		if err := convertRange(ctx, tx, from, last.Int64); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE fts_state SET v = ? WHERE k = 'convert_from'`, last.Int64)
@@ -91,6 +99,41 @@ func (s *Store) convertChunk(ctx context.Context) error {
 	}
 	if done {
 		s.ftsConverting.Store(false)
+	}
+	return nil
+}
+
+// convertRange copies the old table's entries with rowids in (from, to]
+// into the new one, their text into fts_text.
+func convertRange(ctx context.Context, tx *sql.Tx, from, to int64) error {
+	type entry struct {
+		id           int64
+		header, body string
+	}
+	var entries []entry
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, header, body FROM blob_fts WHERE rowid > ? AND rowid <= ?`, from, to)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var e entry
+		if err := rows.Scan(&e.id, &e.header, &e.body); err != nil {
+			rows.Close()
+			return err
+		}
+		entries = append(entries, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO fts_text (id, header, body) VALUES (?, ?, ?)`, e.id, e.header, e.body); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts_next (rowid, terms) VALUES (?, ?)`, e.id, entryTerms(e.header, e.body)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

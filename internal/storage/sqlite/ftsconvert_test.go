@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -76,10 +75,24 @@ func TestTextSearchIsSubstring(t *testing.T) {
 	checkSubstringSearch(t, s, a.ID, in.ID, "indexed")
 }
 
-// TestTextConvertOldIndex: an index made before detail=column is rebuilt
+// TestTextConvertOldIndex: an index made in an earlier format is rebuilt
 // beside the old one, which serves searches meanwhile, and then replaces
 // it; text indexed during the conversion is in the new one.
 func TestTextConvertOldIndex(t *testing.T) {
+	for _, old := range []string{
+		`fts5(header, body, tokenize = 'trigram')`,
+		`fts5(header, body, tokenize = 'trigram', detail = column)`,
+	} {
+		t.Run(old, func(t *testing.T) { testConvertFrom(t, old, false) })
+	}
+	// A conversion to detail=column left unfinished by an earlier
+	// release starts over into the current format.
+	t.Run("unfinished", func(t *testing.T) {
+		testConvertFrom(t, `fts5(header, body, tokenize = 'trigram')`, true)
+	})
+}
+
+func testConvertFrom(t *testing.T, old string, unfinished bool) {
 	dir := t.TempDir()
 	s, err := Open(dir, Options{})
 	if err != nil {
@@ -97,10 +110,18 @@ func TestTextConvertOldIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`ALTER TABLE blob_fts RENAME TO old_copy;
-		CREATE VIRTUAL TABLE blob_fts USING fts5(header, body, tokenize = 'trigram');
-		INSERT INTO blob_fts (rowid, header, body) SELECT rowid, header, body FROM old_copy;
-		DROP TABLE old_copy`); err != nil {
+	setup := `CREATE TABLE old_copy AS SELECT id, header, body FROM fts_text;
+		DROP TABLE blob_fts;
+		DROP TABLE fts_text;
+		CREATE VIRTUAL TABLE blob_fts USING ` + old + `;
+		INSERT INTO blob_fts (rowid, header, body) SELECT id, header, body FROM old_copy;
+		DROP TABLE old_copy`
+	if unfinished {
+		setup += `; CREATE VIRTUAL TABLE blob_fts_next USING fts5(header, body, tokenize = 'trigram', detail = column);
+			INSERT INTO blob_fts_next (rowid, header, body) SELECT rowid, header, body FROM blob_fts WHERE rowid = 1;
+			INSERT INTO fts_state (k, v) VALUES ('convert_from', 1)`
+	}
+	if _, err := db.Exec(setup); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -128,8 +149,8 @@ func TestTextConvertOldIndex(t *testing.T) {
 		(SELECT count(*) FROM fts_state), (SELECT count(*) FROM blob_fts)`).Scan(&def, &left, &rows); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(def, "detail = column") || left != 0 || rows != 4 {
-		t.Fatalf("after the conversion: %q, %d state rows, %d index rows; want detail=column, 0, 4", def, left, rows)
+	if !isCurrentFTS(def) || left != 0 || rows != 4 {
+		t.Fatalf("after the conversion: %q, %d state rows, %d index rows; want the current format, 0, 4", def, left, rows)
 	}
 	checkSubstringSearch(t, s, a.ID, in.ID, "converted")
 	if got := searchUIDs(t, s, a.ID, in.ID, &mailstore.SearchKey{Op: mailstore.SearchBody, Value: "giraffe"}); !slices.Equal(got, []mailstore.UID{4}) {

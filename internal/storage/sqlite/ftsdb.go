@@ -13,7 +13,7 @@ import (
 	sqlite "modernc.org/sqlite"
 )
 
-// The full-text index (blob_fts, FTS5 trigram) is kept in a database file
+// The full-text index (blob_fts, FTS5 over trigrams) is kept in a database file
 // of its own, FTSFile, beside the store's. SQLite lets one writer at a time
 // change a database; with the index in the same file, tokenising every
 // delivered message took a third of the writer's time, with every sender
@@ -59,12 +59,25 @@ func openFTS(dir string, common url.Values, wait time.Duration) (db *sql.DB, cre
 			return err
 		}
 		_, err = db.ExecContext(ctx, ftsTable("blob_fts")+`;
+			`+ftsTextTable+`;
 			CREATE TABLE IF NOT EXISTS fts_state (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`)
-		if err != nil || def == "" || strings.Contains(def, "detail") {
+		if err != nil || def == "" || isCurrentFTS(def) {
 			return err
 		}
-		// An index made before detail=column: build the new one beside
-		// it (ftsconvert.go); the old one serves searches until then.
+		// An index in an earlier format: build the new one beside it
+		// (ftsconvert.go); the old one serves searches until then. A
+		// conversion to a format older still, left unfinished, starts
+		// over.
+		var next string
+		err = db.QueryRowContext(ctx, `SELECT coalesce((SELECT sql FROM sqlite_schema WHERE name = 'blob_fts_next'), '')`).Scan(&next)
+		if err != nil {
+			return err
+		}
+		if next != "" && !isCurrentFTS(next) {
+			if _, err := db.ExecContext(ctx, `DROP TABLE blob_fts_next; DELETE FROM fts_state WHERE k = 'convert_from'`); err != nil {
+				return err
+			}
+		}
 		_, err = db.ExecContext(ctx, ftsTable("blob_fts_next")+`;
 			INSERT OR IGNORE INTO fts_state (k, v) VALUES ('convert_from', 0)`)
 		return err
@@ -79,15 +92,31 @@ func openFTS(dir string, common url.Values, wait time.Duration) (db *sql.DB, cre
 	return db, def == "", converting, nil
 }
 
-// ftsTable creates the index table: FTS5 with the trigram tokenizer, which
-// folds case, and detail=column: the index records which entries and
-// columns hold a trigram, not where. Positions would let the index match
-// a needle as a phrase on its own, but they doubled the cost of indexing a
-// message (the indexer was a third of the CPU of a delivery) and the size
-// of the index; search instead tests the few entries holding all the
-// needle's trigrams for the needle itself (search.go).
+// ftsTable creates the index table. Its one column, terms, holds an
+// entry's distinct trigrams made by ftsterms.go, for FTS5's ascii
+// tokenizer; the table keeps no copy of it (contentless), and the text
+// itself, which search tests for the needle, is in fts_text.
+// detail=none: the index records which entries hold a term, not where.
+// Positions would let the index match a needle as a phrase on its own,
+// but they doubled the cost of indexing a message and the size of the
+// index; search instead tests the few entries holding all the needle's
+// trigrams (search.go). (FTS5's contentless_unindexed would keep the text
+// in the index table, but SQLite 3.54 leaves that table's content behind
+// when it renames or drops it, which a conversion does.)
 func ftsTable(name string) string {
-	return `CREATE VIRTUAL TABLE IF NOT EXISTS ` + name + ` USING fts5(header, body, tokenize = 'trigram', detail = column)`
+	return `CREATE VIRTUAL TABLE IF NOT EXISTS ` + name + ` USING fts5(terms,
+		tokenize = 'ascii', detail = none, content = '', contentless_delete = 1)`
+}
+
+// ftsTextTable holds the text of every indexed entry.
+const ftsTextTable = `CREATE TABLE IF NOT EXISTS fts_text (id INTEGER PRIMARY KEY, header TEXT NOT NULL, body TEXT NOT NULL)`
+
+// isCurrentFTS tells an index table's definition (from sqlite_schema) is
+// ftsTable's. Earlier ones: FTS5's trigram tokenizer over header and
+// body (the table kept the text too), with positions, then with
+// detail=column.
+func isCurrentFTS(def string) bool {
+	return strings.Contains(def, "contentless_delete")
 }
 
 // attachConnector opens reader connections with the index file attached

@@ -19,6 +19,9 @@ type searchQuery struct {
 	now     time.Time
 	mailbox int64
 	pending int64 // the handle of the store's pendingTexts
+	// oldIndex: blob_fts is in the format before ftsterms.go (FTS5's
+	// trigram tokenizer over header and body), while it is converted.
+	oldIndex bool
 }
 
 // maxSearchDepth bounds recursion on hostile programs.
@@ -27,16 +30,26 @@ const maxSearchDepth = 64
 // Search returns the UIDs of a mailbox matching key, ascending (RFC 9051
 // section 6.4.4).
 func (s *Store) Search(ctx context.Context, accountID, mailboxID int64, key *mailstore.SearchKey) ([]mailstore.UID, error) {
-	q := &searchQuery{now: time.Now(), mailbox: mailboxID, pending: s.ptexts.handle}
 	if key == nil {
 		key = &mailstore.SearchKey{Op: mailstore.SearchAll}
-	}
-	if err := q.key(key, 0); err != nil {
-		return nil, err
 	}
 	var out []mailstore.UID
 	err := s.readTx(ctx, func(tx *rtx) error {
 		if _, err := getMailboxByID(ctx, tx, accountID, mailboxID); err != nil {
+			return err
+		}
+		q := &searchQuery{now: time.Now(), mailbox: mailboxID, pending: s.ptexts.handle}
+		// The conversion swaps the tables in one transaction and then
+		// clears ftsConverting: while it is set, this snapshot may have
+		// either format.
+		if s.ftsConverting.Load() {
+			var def string
+			if err := tx.QueryRowContext(ctx, `SELECT sql FROM fts.sqlite_schema WHERE name = 'blob_fts'`).Scan(&def); err != nil {
+				return fmt.Errorf("search: index format: %w", err)
+			}
+			q.oldIndex = !isCurrentFTS(def)
+		}
+		if err := q.key(key, 0); err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND (`+q.b.String()+`) ORDER BY m.uid`,
@@ -200,7 +213,7 @@ func (q *searchQuery) header(name, value string) {
 		q.w("roost_contains("+col+", ?)", value)
 		return
 	}
-	q.w("(EXISTS (SELECT 1 FROM fts.blob_fts f WHERE f.rowid = m.text_id AND roost_header(f.header, ?, ?))"+
+	q.w("(EXISTS (SELECT 1 FROM "+q.indexedText()+" WHERE f.id = m.text_id AND roost_header(f.header, ?, ?))"+
 		" OR EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = m.text_id AND roost_header("+pendingCol(q.pending, "header")+", ?, ?)))", name, value, name, value)
 }
 
@@ -220,7 +233,11 @@ func (q *searchQuery) text(col, value string) {
 		// of this mailbox using them (index messages_text), as row ids:
 		// the outer query checks them against the (mailbox_id, uid) index
 		// it walks, never reading a row that does not match.
-		q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.rowid FROM fts.blob_fts f WHERE f.blob_fts MATCH ? AND ", q.mailbox, trigramQuery(col, value))
+		if q.oldIndex {
+			q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.rowid FROM fts.blob_fts f WHERE f.blob_fts MATCH ? AND ", q.mailbox, trigramQuery(col, value))
+		} else {
+			q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.id FROM fts.fts_text f WHERE f.id IN (SELECT rowid FROM fts.blob_fts WHERE blob_fts MATCH ?) AND ", q.mailbox, termsQuery(value))
+		}
 		q.textMatch("f.header", "f.body", col, value)
 		q.w("))")
 		// Text not yet indexed (fts_pending) is matched directly, for the
@@ -230,15 +247,24 @@ func (q *searchQuery) text(col, value string) {
 		q.w("))")
 		return
 	}
-	q.w("(EXISTS (SELECT 1 FROM fts.blob_fts f WHERE f.rowid = m.text_id AND ")
+	q.w("(EXISTS (SELECT 1 FROM " + q.indexedText() + " WHERE f.id = m.text_id AND ")
 	q.textMatch("f.header", "f.body", col, value)
 	q.w(") OR EXISTS (SELECT 1 FROM fts_pending p WHERE p.id = m.text_id AND ")
 	q.textMatch(pendingCol(q.pending, "header"), pendingCol(q.pending, "body"), col, value)
 	q.w("))")
 }
 
+// indexedText is the table holding the text of indexed entries, as f
+// with columns id, header and body.
+func (q *searchQuery) indexedText() string {
+	if q.oldIndex {
+		return "(SELECT rowid AS id, header, body FROM fts.blob_fts) f"
+	}
+	return "fts.fts_text f"
+}
+
 // textMatch tests the text (SQL expressions header and body, of a
-// blob_fts or an fts_pending row) for value: the body only (col "body")
+// fts_text or an fts_pending row) for value: the body only (col "body")
 // or header and body.
 func (q *searchQuery) textMatch(header, body, col, value string) {
 	if col != "" {
@@ -248,13 +274,9 @@ func (q *searchQuery) textMatch(header, body, col, value string) {
 	q.w("(roost_contains("+header+", ?) OR roost_contains("+body+", ?))", value, value)
 }
 
-// trigramQuery is the FTS5 query for the entries that hold every trigram
-// of value (3 characters or more), in column col ("" for any). All the
-// trigrams, overlapping: those across word boundaries are what make a
-// phrase of common words selective ("w m" in "review meeting"); each is
-// necessary, and the substring test that follows decides. A long needle
-// is cut to its first maxTrigrams distinct trigrams. The index folds case
-// as the tokenizer does, so the query is not folded here.
+// trigramQuery is termsQuery for an index in the format before
+// ftsterms.go, tokenized by FTS5's trigram tokenizer, which folds case
+// itself; in column col ("" for any).
 func trigramQuery(col, value string) string {
 	r := []rune(value)
 	seen := map[string]bool{}
@@ -272,6 +294,3 @@ func trigramQuery(col, value string) string {
 	}
 	return q
 }
-
-// maxTrigrams bounds the terms of one index query.
-const maxTrigrams = 32

@@ -1,0 +1,138 @@
+package sqlite
+
+import (
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The full-text index's terms are made here, not by an FTS5 tokenizer.
+// An entry's terms are the distinct trigrams (three characters, case
+// folded) of its header and body, each written as one token of FTS5's
+// ascii tokenizer; the index table keeps no positions (detail=none), so
+// each distinct trigram is all it needs. FTS5's own trigram tokenizer
+// handed every trigram of a text to the index, about 10,000 for 10 KB of
+// mail of which 2,000-2,500 are distinct, and that cost more than the
+// rest of a delivery together. Folding is unicode.ToLower, the folding of
+// the substring test search applies afterwards (containsFold), so a
+// needle found by that test always has all its terms in the entry.
+
+// termSet collects the distinct trigrams of one entry. ASCII trigrams
+// (nearly all of them in most mail) are kept in a bitmap, 7 bits per
+// character; others in a map.
+type termSet struct {
+	bits  []uint64
+	ascii []uint32 // the bits set, to clear them afterwards
+	wide  map[[3]rune]struct{}
+}
+
+var termSets = sync.Pool{New: func() any {
+	return &termSet{bits: make([]uint64, 1<<21/64), wide: map[[3]rune]struct{}{}}
+}}
+
+// entryTerms is the terms column of an entry with this header and body.
+func entryTerms(header, body string) string {
+	ts := termSets.Get().(*termSet)
+	defer termSets.Put(ts)
+	out := make([]byte, 0, 4*1024)
+	out = ts.add(out, header)
+	out = ts.add(out, body)
+	ts.reset()
+	return string(out)
+}
+
+// add appends the trigrams of text not in the set yet to dst, each as a
+// token followed by a space.
+func (ts *termSet) add(dst []byte, text string) []byte {
+	var w [3]rune
+	n := 0
+	for _, c := range text {
+		w[0], w[1], w[2] = w[1], w[2], foldRune(c)
+		if n++; n < 3 {
+			continue
+		}
+		if w[0]|w[1]|w[2] < utf8.RuneSelf {
+			k := uint32(w[0])<<14 | uint32(w[1])<<7 | uint32(w[2])
+			if ts.bits[k>>6]&(1<<(k&63)) != 0 {
+				continue
+			}
+			ts.bits[k>>6] |= 1 << (k & 63)
+			ts.ascii = append(ts.ascii, k)
+		} else {
+			if _, ok := ts.wide[w]; ok {
+				continue
+			}
+			ts.wide[w] = struct{}{}
+		}
+		dst = appendTerm(dst, w)
+		dst = append(dst, ' ')
+	}
+	return dst
+}
+
+func (ts *termSet) reset() {
+	for _, k := range ts.ascii {
+		ts.bits[k>>6] = 0
+	}
+	ts.ascii = ts.ascii[:0]
+	clear(ts.wide)
+}
+
+// foldRune folds as strings.ToLower does, rune by rune.
+func foldRune(c rune) rune {
+	if c < utf8.RuneSelf {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		return c
+	}
+	return unicode.ToLower(c)
+}
+
+// appendTerm writes a trigram as a token the ascii tokenizer keeps whole
+// and does not change: the UTF-8 bytes a-y and 0-9 as they are, any other
+// byte as 'z' and two lowercase hex digits (so z itself is "z7a"). The
+// mapping is one-to-one, so distinct trigrams are distinct tokens.
+func appendTerm(dst []byte, w [3]rune) []byte {
+	const hex = "0123456789abcdef"
+	var buf [utf8.UTFMax]byte
+	for _, c := range w {
+		for _, x := range buf[:utf8.EncodeRune(buf[:], c)] {
+			if ('a' <= x && x <= 'y') || ('0' <= x && x <= '9') {
+				dst = append(dst, x)
+			} else {
+				dst = append(dst, 'z', hex[x>>4], hex[x&15])
+			}
+		}
+	}
+	return dst
+}
+
+// termsQuery is the FTS5 query for the entries holding every trigram of
+// value (3 characters or more). All the trigrams, overlapping: those
+// across word boundaries are what make a phrase of common words selective
+// ("w m" in "review meeting"); each is necessary, and the substring test
+// that follows decides. A long needle is cut to its first maxTrigrams
+// distinct trigrams.
+func termsQuery(value string) string {
+	var w [3]rune
+	seen := map[[3]rune]bool{}
+	var terms []string
+	n := 0
+	for _, c := range value {
+		w[0], w[1], w[2] = w[1], w[2], foldRune(c)
+		if n++; n < 3 || seen[w] {
+			continue
+		}
+		seen[w] = true
+		terms = append(terms, string(appendTerm(nil, w)))
+		if len(terms) == maxTrigrams {
+			break
+		}
+	}
+	return strings.Join(terms, " AND ")
+}
+
+// maxTrigrams bounds the terms of one index query.
+const maxTrigrams = 32
