@@ -229,20 +229,19 @@ func (q *searchQuery) text(col, value string) {
 		// The index has no positions (ftsdb.go), so it finds the entries
 		// holding every trigram of the needle, and the stored text of
 		// those few is then tested for the needle itself (RFC 9051
-		// section 6.4.4: a substring match). Those entries, then the rows
-		// of this mailbox using them (index messages_text), as row ids:
-		// the outer query checks them against the (mailbox_id, uid) index
-		// it walks, never reading a row that does not match.
+		// section 6.4.4: a substring match). Text not yet indexed
+		// (fts_pending) is tested directly, for the entries this mailbox
+		// uses. Then the rows of this mailbox using the matching entries
+		// (index messages_text), as row ids: one IN on the row id, which
+		// the planner looks up row by row, so the search costs by the
+		// entries the index finds, not by the size of the mailbox.
 		if q.oldIndex {
-			q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.rowid FROM fts.blob_fts f WHERE f.blob_fts MATCH ? AND ", q.mailbox, trigramQuery(col, value))
+			q.w("m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.rowid FROM fts.blob_fts f WHERE f.blob_fts MATCH ? AND ", q.mailbox, trigramQuery(col, value))
 		} else {
-			q.w("(m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.id FROM fts.fts_text f WHERE f.id IN (SELECT rowid FROM fts.blob_fts WHERE blob_fts MATCH ?) AND ", q.mailbox, termsQuery(value))
+			q.w("m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.id FROM fts.fts_text f WHERE f.id IN (SELECT rowid FROM fts.blob_fts WHERE blob_fts MATCH ?) AND ", q.mailbox, termsQuery(value))
 		}
 		q.textMatch("f.header", "f.body", col, value)
-		q.w("))")
-		// Text not yet indexed (fts_pending) is matched directly, for the
-		// entries this mailbox uses.
-		q.w(" OR m.text_id IN (SELECT p.id FROM fts_pending p WHERE EXISTS (SELECT 1 FROM messages x WHERE x.mailbox_id = ? AND x.text_id = p.id) AND ", q.mailbox)
+		q.w(" UNION ALL SELECT p.id FROM fts_pending p WHERE EXISTS (SELECT 1 FROM messages y WHERE y.mailbox_id = ? AND y.text_id = p.id) AND ", q.mailbox)
 		q.textMatch(pendingCol(q.pending, "header"), pendingCol(q.pending, "body"), col, value)
 		q.w("))")
 		return
