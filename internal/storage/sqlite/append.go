@@ -157,14 +157,19 @@ func (s *Store) insertMessage(w *wtx, mb *mailstore.Mailbox, p *prepared, flags 
 		return 0, err
 	}
 	sh := pd.SearchHeaders
+	id := rowID(mb.ID, uid)
 	_, err = w.exec(`INSERT INTO messages (id, account_id, mailbox_id, uid, modseq, createmodseq, flags, keywords,
 			internal_date, save_date, sent_day, size, line_size, blob_id, text_id, email_id, thread_id, message_id,
-			hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		rowID(mb.ID, uid), mb.AccountID, mb.ID, uid, m, m, bits, kws,
+			hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, mb.AccountID, mb.ID, uid, m, m, bits, kws,
 		nanos(internal), nanos(w.now), dayNumber(sent), len(p.Raw), p.LineSize, p.BlobID, text, p.EmailID, p.ThreadID, sh.MessageID,
-		sh.From, sh.To, sh.Cc, sh.Bcc, sh.Subject, p.envelope, p.body, pd.Preview)
+		sh.From, sh.To, sh.Cc, sh.Bcc, sh.Subject)
 	if err != nil {
+		return 0, fmt.Errorf("insert message: %w", err)
+	}
+	// What only FETCH reads lives in message_meta (migration 0014).
+	if _, err := w.exec(`INSERT INTO message_meta (id, envelope, body, preview) VALUES (?, ?, ?, ?)`, id, p.envelope, p.body, pd.Preview); err != nil {
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
 	return uid, nil

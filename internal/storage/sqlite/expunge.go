@@ -161,14 +161,19 @@ func (s *Store) Copy(ctx context.Context, accountID, srcMailbox int64, uids mail
 			uid := dst.UIDNext
 			dst.UIDNext++
 			// The copy shares the blob and so its full-text entry.
+			id := rowID(dst.ID, uid)
 			_, err := w.exec(`INSERT INTO messages (id, account_id, mailbox_id, uid, modseq, createmodseq, flags, keywords,
 					internal_date, save_date, sent_day, size, line_size, blob_id, text_id, email_id, thread_id, message_id,
-					hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview)
+					hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject)
 				SELECT ?, account_id, ?, ?, ?, ?, flags, keywords,
 					internal_date, ?, sent_day, size, line_size, blob_id, text_id, email_id, thread_id, message_id,
-					hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview
-				FROM messages WHERE id = ?`, rowID(dst.ID, uid), dst.ID, uid, m, m, nanos(w.now), r.id)
+					hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject
+				FROM messages WHERE id = ?`, id, dst.ID, uid, m, m, nanos(w.now), r.id)
 			if err != nil {
+				return fmt.Errorf("copy message: %w", err)
+			}
+			if _, err := w.exec(`INSERT INTO message_meta (id, envelope, body, preview)
+				SELECT ?, envelope, body, preview FROM message_meta WHERE id = ?`, id, r.id); err != nil {
 				return fmt.Errorf("copy message: %w", err)
 			}
 			deltas[r.blobID]++

@@ -68,14 +68,20 @@ func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mail
 	if fields&mailstore.FetchSize != 0 {
 		cols = append(cols, "size", "line_size")
 	}
+	// ENVELOPE, BODYSTRUCTURE and the preview are in message_meta
+	// (migration 0014), joined only when asked for.
+	from := "messages"
+	if fields&(mailstore.FetchEnvelope|mailstore.FetchBody|mailstore.FetchPreview) != 0 {
+		from = "messages LEFT JOIN message_meta t ON t.id = messages.id"
+	}
 	if fields&mailstore.FetchEnvelope != 0 {
-		cols = append(cols, "envelope")
+		cols = append(cols, "coalesce(t.envelope, '')")
 	}
 	if fields&mailstore.FetchBody != 0 {
-		cols = append(cols, "body")
+		cols = append(cols, "coalesce(t.body, '')")
 	}
 	if fields&mailstore.FetchPreview != 0 {
-		cols = append(cols, "preview")
+		cols = append(cols, "coalesce(t.preview, '')")
 	}
 	if fields&mailstore.FetchIDs != 0 {
 		cols = append(cols, "email_id", "thread_id", "blob_id", "save_date")
@@ -84,7 +90,7 @@ func (s *Store) Fetch(ctx context.Context, accountID, mailboxID int64, uids mail
 	// The mailbox check rides in the query (SQLite evaluates the
 	// uncorrelated EXISTS once); only an empty answer needs a second
 	// look, to tell "no such mailbox" from "no such messages".
-	query := `SELECT ` + strings.Join(cols, ", ") + ` FROM messages WHERE mailbox_id = ? AND ` + cond +
+	query := `SELECT ` + strings.Join(cols, ", ") + ` FROM ` + from + ` WHERE mailbox_id = ? AND ` + cond +
 		` AND modseq > ? AND uid > ?
 		AND EXISTS (SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ? AND deleted = 0)
 		ORDER BY uid LIMIT ?`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -224,5 +225,142 @@ func TestMigrationFromV2(t *testing.T) {
 		t.Errorf("search restored = %v, want [%d]", got, res[0].UID)
 	}
 	checkText(t, s)
+	checkCounts(t, s)
+}
+
+// TestMigrationMessageMeta builds a version-13 database whose message rows
+// carry ENVELOPE, BODYSTRUCTURE and the preview, as a store of that
+// version wrote them, and opens it: 0014 must move them to message_meta
+// with FETCH answers unchanged, keep the counts, and leave rows that
+// expunge, copy and move keep in step with their metadata.
+func TestMigrationMessageMeta(t *testing.T) {
+	ctx := context.Background()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reference: the same messages in a current store.
+	ref, _ := openTest(t)
+	ra := addAccount(t, ref, "meta@example.test")
+	rin := inbox(t, ref, ra.ID)
+	raws := [][]byte{
+		msg("one", "1@x", "first body"),
+		[]byte("From: A <a@x.test>\r\nTo: b@x.test, c@x.test\r\nSubject: two\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--b--\r\n"),
+	}
+	for _, raw := range raws {
+		if _, err := ref.Append(ctx, ra.ID, []mailstore.AppendRequest{{MailboxID: rin.ID, Raw: raw}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const meta = mailstore.FetchEnvelope | mailstore.FetchBody | mailstore.FetchPreview | mailstore.FetchSize
+	fetchAll := func(s *Store, acct, mbox int64) []*mailstore.Message {
+		var out []*mailstore.Message
+		if err := s.Fetch(ctx, acct, mbox, allUIDs, meta, 0, func(m *mailstore.Message) error {
+			out = append(out, m)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := fetchAll(ref, ra.ID, rin.ID)
+	rows, err := ref.rdb.QueryContext(ctx, `SELECT m.uid, m.flags, m.size, m.line_size, m.blob_id, m.text_id, m.email_id, m.thread_id,
+		m.hdr_subject, t.envelope, t.body, t.preview FROM messages m JOIN message_meta t ON t.id = m.id ORDER BY m.uid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old [][]any
+	for rows.Next() {
+		v := make([]any, 12)
+		p := make([]any, 12)
+		for i := range v {
+			p[i] = &v[i]
+		}
+		if err := rows.Scan(p...); err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, v)
+	}
+	rows.Close()
+
+	dir := t.TempDir()
+	registerFunctions()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBFile)+"?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:13] {
+		if err := applyMigration(ctx, db, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO domains VALUES ('example.test', 1)`,
+		`INSERT INTO accounts (id, name, domain, password_hash, modseq, created) VALUES (1, 'old@example.test', 'example.test', 'h', 3, 1)`,
+		`INSERT INTO mailboxes (id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, modseq, changed) VALUES
+			(1, 1, 'INBOX', '', 7, 3, 3, 1, 1), (2, 1, 'Archive', '\Archive', 8, 1, 1, 1, 1)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for i, v := range old {
+		if _, err := db.ExecContext(ctx, `INSERT INTO blobs (id, refs, size, data, text_id) VALUES (?, 1, ?, ?, ?)`, v[4], len(raws[i]), raws[i], v[5]); err != nil {
+			t.Fatal(err)
+		}
+		args := append([]any{rowID(1, mailstore.UID(v[0].(int64)))}, v...)
+		if _, err := db.ExecContext(ctx, `INSERT INTO messages (id, account_id, mailbox_id, uid, modseq, createmodseq, flags, internal_date,
+			save_date, sent_day, size, line_size, blob_id, text_id, email_id, thread_id, hdr_subject, envelope, body, preview)
+			VALUES (?1, 1, 1, ?2, 2, 2, ?3, 1, 1, 20060102, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := fetchAll(s, 1, 1)
+	if len(got) != len(want) {
+		t.Fatalf("%d messages after the migration, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i].Envelope, want[i].Envelope) || !reflect.DeepEqual(got[i].Body, want[i].Body) ||
+			got[i].Preview != want[i].Preview || got[i].LineSize != want[i].LineSize {
+			t.Errorf("uid %d after the migration:\n%+v\nwant\n%+v", got[i].UID, got[i], want[i])
+		}
+	}
+	var seq, metaRows, fkProblems int
+	if err := s.rdb.QueryRow(`SELECT (SELECT count(*) FROM sqlite_sequence WHERE name = 'messages'), (SELECT count(*) FROM message_meta),
+		(SELECT count(*) FROM pragma_foreign_key_check)`).Scan(&seq, &metaRows, &fkProblems); err != nil {
+		t.Fatal(err)
+	}
+	if seq != 0 || metaRows != 2 || fkProblems != 0 {
+		t.Fatalf("sqlite_sequence rows %d, message_meta rows %d, foreign key problems %d; want 0, 2, 0", seq, metaRows, fkProblems)
+	}
+	checkCounts(t, s)
+
+	// Copy takes the metadata along, move keeps it, expunge drops it.
+	if _, err := s.Copy(ctx, 1, 1, mailstore.UIDSet{{Lo: 2, Hi: 2}}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Move(ctx, 1, 1, mailstore.UIDSet{{Lo: 1, Hi: 1}}, 2); err != nil {
+		t.Fatal(err)
+	}
+	moved := fetchAll(s, 1, 2)
+	if len(moved) != 2 || !reflect.DeepEqual(moved[0].Body, want[1].Body) || !reflect.DeepEqual(moved[1].Envelope, want[0].Envelope) {
+		t.Fatalf("Archive after copy and move: %+v", moved)
+	}
+	if _, err := s.StoreFlags(ctx, 1, mailstore.StoreFlagsRequest{MailboxID: 1, UIDs: allUIDs, Mode: mailstore.FlagsAdd, Flags: []string{`\Deleted`}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Expunge(ctx, 1, 1, allUIDs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM message_meta t WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = t.id)`).Scan(&metaRows); err != nil || metaRows != 0 {
+		t.Fatalf("%d message_meta rows without a message (%v)", metaRows, err)
+	}
 	checkCounts(t, s)
 }
