@@ -32,18 +32,23 @@ func checkSubstringSearch(t *testing.T, s *Store, acct, mbox int64, when string)
 	t.Helper()
 	for _, c := range []struct {
 		op   mailstore.SearchOp
+		name string // for HEADER
 		v    string
 		want []mailstore.UID
 	}{
-		{mailstore.SearchBody, "quarterly budget", []mailstore.UID{1}},
-		{mailstore.SearchBody, "QUARTERLY Budget", []mailstore.UID{1}},
-		{mailstore.SearchBody, "budget quarterly", []mailstore.UID{2}},
-		{mailstore.SearchBody, "budgetquarterly", nil},
-		{mailstore.SearchText, "quarterly budget", []mailstore.UID{1, 3}},
-		{mailstore.SearchBody, "elephant", []mailstore.UID{3}},
-		{mailstore.SearchText, `say "hi"`, []mailstore.UID{2}},
+		{mailstore.SearchBody, "", "quarterly budget", []mailstore.UID{1}},
+		{mailstore.SearchBody, "", "QUARTERLY Budget", []mailstore.UID{1}},
+		{mailstore.SearchBody, "", "budget quarterly", []mailstore.UID{2}},
+		{mailstore.SearchBody, "", "budgetquarterly", nil},
+		{mailstore.SearchText, "", "quarterly budget", []mailstore.UID{1, 3}},
+		{mailstore.SearchBody, "", "elephant", []mailstore.UID{3}},
+		{mailstore.SearchText, "", `say "hi"`, []mailstore.UID{2}},
+		// Too short for the index: the stored text is tested directly.
+		{mailstore.SearchBody, "", "an", []mailstore.UID{3}},
+		// A header without a column of its own: the stored header text.
+		{mailstore.SearchHeader, "message-id", "2@X", []mailstore.UID{2}},
 	} {
-		k := &mailstore.SearchKey{Op: c.op, Value: c.v}
+		k := &mailstore.SearchKey{Op: c.op, Name: c.name, Value: c.v}
 		if got := searchUIDs(t, s, acct, mbox, k); !slices.Equal(got, c.want) {
 			t.Errorf("%s: search %d %q = %v, want %v", when, c.op, c.v, got, c.want)
 		}
@@ -126,12 +131,17 @@ func testConvertFrom(t *testing.T, old string, unfinished bool) {
 	}
 	db.Close()
 
-	s, err = Open(dir, Options{})
+	s, err = Open(dir, Options{holdIndexer: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if !s.ftsConverting.Load() {
+		t.Fatal("the old index is not being converted")
+	}
 	checkSubstringSearch(t, s, a.ID, in.ID, "at open")
+	s.ftsOff.Store(false)
+	s.kickIndexer()
 	if _, err := s.Append(context.Background(), a.ID, []mailstore.AppendRequest{{MailboxID: in.ID, Raw: msg("four", "4@x", "a giraffe")}}); err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,10 @@ type Options struct {
 	// processes on the same database, to wake this process's watchers;
 	// 0: one second; negative: never.
 	PollInterval time.Duration
+
+	// holdIndexer starts the store with the indexer held (ftsOff), so a
+	// test sees the full-text state Open found.
+	holdIndexer bool
 }
 
 // Store is the SQLite mail store. Create it with Open.
@@ -235,6 +239,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.notifier = mailstore.NewHub()
 	}
 	s.walRestart.Store(walRestartFrames)
+	s.ftsOff.Store(opts.holdIndexer)
 	s.ftsConverting.Store(ftsConverting)
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
