@@ -307,7 +307,10 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *rtx) error) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.rdb.BeginTx(readCtx(ctx), &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
 	}
