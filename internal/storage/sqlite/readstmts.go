@@ -142,10 +142,9 @@ func (r *rtx) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 // interrupt it (and database/sql one per transaction): 1 IMAP client's
 // FETCH of 20 messages spent more in that than in SQLite. Reads are
 // short, so one whose caller has gone runs to its end; a read whose
-// context has already ended does not start (checked by the caller's
-// first use of the context, e.g. readTx).
+// context has already ended keeps it, and database/sql fails it at once.
 func readCtx(ctx context.Context) context.Context {
-	if ctx.Done() == nil {
+	if ctx.Done() == nil || ctx.Err() != nil {
 		return ctx
 	}
 	return context.WithoutCancel(ctx)

@@ -419,3 +419,22 @@ func TestPragmas(t *testing.T) {
 		t.Error("reader connection accepted a write")
 	}
 }
+
+// TestReadEndedContext: reads no longer watch their context while they
+// run (readCtx), but one whose context has already ended does not start.
+func TestReadEndedContext(t *testing.T) {
+	s, _ := openTest(t)
+	a := addAccount(t, s, "ctx@example.test")
+	in := inbox(t, s, a.ID)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Search(ctx, a.ID, in.ID, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Search with an ended context: %v, want context.Canceled", err)
+	}
+	if _, err := s.GetMailbox(ctx, a.ID, "INBOX"); !errors.Is(err, context.Canceled) {
+		t.Errorf("GetMailbox with an ended context: %v, want context.Canceled", err)
+	}
+	if _, err := s.Search(context.Background(), a.ID, in.ID, nil); err != nil {
+		t.Errorf("Search: %v", err)
+	}
+}
