@@ -59,17 +59,30 @@ func (ts *termSet) add(dst []byte, text string) []byte {
 			}
 			ts.bits[k>>6] |= 1 << (k & 63)
 			ts.ascii = append(ts.ascii, k)
-		} else {
-			if _, ok := ts.wide[w]; ok {
-				continue
-			}
-			ts.wide[w] = struct{}{}
+			// appendTerm, by table: encoding was most of the cost.
+			dst = append(dst, asciiTerm[w[0]]...)
+			dst = append(dst, asciiTerm[w[1]]...)
+			dst = append(dst, asciiTerm[w[2]]...)
+			dst = append(dst, ' ')
+			continue
 		}
+		if _, ok := ts.wide[w]; ok {
+			continue
+		}
+		ts.wide[w] = struct{}{}
 		dst = appendTerm(dst, w)
 		dst = append(dst, ' ')
 	}
 	return dst
 }
+
+// asciiTerm is appendTerm's encoding of each ASCII character.
+var asciiTerm = func() (t [utf8.RuneSelf]string) {
+	for c := range t {
+		t[c] = string(appendTermByte(nil, byte(c)))
+	}
+	return t
+}()
 
 func (ts *termSet) reset() {
 	for _, k := range ts.ascii {
@@ -95,18 +108,21 @@ func foldRune(c rune) rune {
 // byte as 'z' and two lowercase hex digits (so z itself is "z7a"). The
 // mapping is one-to-one, so distinct trigrams are distinct tokens.
 func appendTerm(dst []byte, w [3]rune) []byte {
-	const hex = "0123456789abcdef"
 	var buf [utf8.UTFMax]byte
 	for _, c := range w {
 		for _, x := range buf[:utf8.EncodeRune(buf[:], c)] {
-			if ('a' <= x && x <= 'y') || ('0' <= x && x <= '9') {
-				dst = append(dst, x)
-			} else {
-				dst = append(dst, 'z', hex[x>>4], hex[x&15])
-			}
+			dst = appendTermByte(dst, x)
 		}
 	}
 	return dst
+}
+
+func appendTermByte(dst []byte, x byte) []byte {
+	const hex = "0123456789abcdef"
+	if ('a' <= x && x <= 'y') || ('0' <= x && x <= '9') {
+		return append(dst, x)
+	}
+	return append(dst, 'z', hex[x>>4], hex[x&15])
 }
 
 // termsQuery is the FTS5 query for the entries holding every trigram of
