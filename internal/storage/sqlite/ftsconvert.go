@@ -20,18 +20,22 @@ const convertChunk = 256
 // ftsPut indexes one entry (in the new table too while converting, when
 // blob_fts is still in the old format and holds the text itself).
 func (s *Store) ftsPut(ctx context.Context, tx *sql.Tx, id int64, header, body string) error {
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO fts_text (id, header, body) VALUES (?, ?, ?)`, id, header, body); err != nil {
-		return err
-	}
-	terms := entryTerms(header, body)
 	if !s.ftsConverting.Load() {
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts (rowid, terms) VALUES (?, ?)`, id, terms)
-		return err
+		return putEntry(ctx, tx, "blob_fts", id, header, body)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts (rowid, header, body) VALUES (?, ?, ?)`, id, header, body); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts_next (rowid, terms) VALUES (?, ?)`, id, terms)
+	return putEntry(ctx, tx, "blob_fts_next", id, header, body)
+}
+
+// putEntry writes an entry's text into fts_text and its terms into the
+// current-format index table table.
+func putEntry(ctx context.Context, tx *sql.Tx, table string, id int64, header, body string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO fts_text (id, header, body) VALUES (?, ?, ?)`, id, header, body); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+table+` (rowid, terms) VALUES (?, ?)`, id, entryTerms(header, body))
 	return err
 }
 
@@ -128,10 +132,7 @@ func convertRange(ctx context.Context, tx *sql.Tx, from, to int64) error {
 		return err
 	}
 	for _, e := range entries {
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO fts_text (id, header, body) VALUES (?, ?, ?)`, e.id, e.header, e.body); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO blob_fts_next (rowid, terms) VALUES (?, ?)`, e.id, entryTerms(e.header, e.body)); err != nil {
+		if err := putEntry(ctx, tx, "blob_fts_next", e.id, e.header, e.body); err != nil {
 			return err
 		}
 	}

@@ -139,8 +139,8 @@ func (r *rtx) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 
 // readCtx detaches a read from its context's cancellation. With a
 // context that can end, the driver starts a goroutine per statement to
-// interrupt it (and database/sql one per transaction): 1 IMAP client's
-// FETCH of 20 messages spent more in that than in SQLite. Reads are
+// interrupt it (and database/sql one per transaction); without them 1
+// IMAP client ran 1,660-1,720 instead of 1,380-1,590 commands/s. Reads are
 // short, so one whose caller has gone runs to its end; a read whose
 // context has already ended keeps it, and database/sql fails it at once.
 func readCtx(ctx context.Context) context.Context {

@@ -231,15 +231,16 @@ func (q *searchQuery) text(col, value string) {
 		// those few is then tested for the needle itself (RFC 9051
 		// section 6.4.4: a substring match). Text not yet indexed
 		// (fts_pending) is tested directly, for the entries this mailbox
-		// uses. Then the rows of this mailbox using the matching entries
-		// (index messages_text), as row ids: one IN on the row id, which
-		// the planner looks up row by row, so the search costs by the
-		// entries the index finds, not by the size of the mailbox.
+		// uses. The rows of this mailbox using the matching entries
+		// (index messages_text) form one list of row ids, made once; the
+		// outer query checks each row id of the (mailbox_id, uid) index it
+		// walks against it, never reading a row that does not match.
+		match := termsQuery(value)
 		if q.oldIndex {
-			q.w("m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.rowid FROM fts.blob_fts f WHERE f.blob_fts MATCH ? AND ", q.mailbox, trigramQuery(col, value))
-		} else {
-			q.w("m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.id FROM fts.fts_text f WHERE f.id IN (SELECT rowid FROM fts.blob_fts WHERE blob_fts MATCH ?) AND ", q.mailbox, termsQuery(value))
+			match = trigramQuery(col, value)
 		}
+		q.w("m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.id FROM "+q.indexedText()+
+			" WHERE f.id IN (SELECT rowid FROM fts.blob_fts WHERE blob_fts MATCH ?) AND ", q.mailbox, match)
 		q.textMatch("f.header", "f.body", col, value)
 		q.w(" UNION ALL SELECT p.id FROM fts_pending p WHERE EXISTS (SELECT 1 FROM messages y WHERE y.mailbox_id = ? AND y.text_id = p.id) AND ", q.mailbox)
 		q.textMatch(pendingCol(q.pending, "header"), pendingCol(q.pending, "body"), col, value)
