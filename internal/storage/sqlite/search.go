@@ -218,14 +218,22 @@ func (q *searchQuery) header(name, value string) {
 }
 
 // text renders BODY (col "body") or TEXT (col "": header and body).
-// Needles of 3 characters or more go through the trigram index; shorter
-// ones cannot, and are tested directly on the stored text.
+// Needles the trigram index can narrow go through it; others (shorter
+// than three characters, or without three word characters in a row:
+// ftsterms.go) are tested directly on the stored text.
 func (q *searchQuery) text(col, value string) {
 	if value == "" {
 		q.w("1")
 		return
 	}
-	if utf8.RuneCountInString(value) >= 3 {
+	match := termsQuery(value)
+	if q.oldIndex {
+		match = ""
+		if utf8.RuneCountInString(value) >= 3 {
+			match = trigramQuery(col, value)
+		}
+	}
+	if match != "" {
 		// The index has no positions (ftsdb.go), so it finds the entries
 		// holding every trigram of the needle, and the stored text of
 		// those few is then tested for the needle itself (RFC 9051
@@ -235,10 +243,6 @@ func (q *searchQuery) text(col, value string) {
 		// (index messages_text) form one list of row ids, made once; the
 		// outer query checks each row id of the (mailbox_id, uid) index it
 		// walks against it, never reading a row that does not match.
-		match := termsQuery(value)
-		if q.oldIndex {
-			match = trigramQuery(col, value)
-		}
 		q.w("m.id IN (SELECT x.id FROM messages x WHERE x.mailbox_id = ? AND x.text_id IN (SELECT f.id FROM "+q.indexedText()+
 			" WHERE f.id IN (SELECT rowid FROM fts.blob_fts WHERE blob_fts MATCH ?) AND ", q.mailbox, match)
 		q.textMatch("f.header", "f.body", col, value)
