@@ -28,6 +28,11 @@ cleanup() {
   rc=$?
   kill $(jobs -p) 2>/dev/null
   [ -f "$W/dovecot.pid" ] && kill "$(cat "$W/dovecot.pid")" 2>/dev/null
+  # Both write into $W until they are gone: wait, or rm races them.
+  for _ in $(seq 50); do
+    [ -z "$(jobs -p)" ] && ! { [ -f "$W/dovecot.pid" ] && kill -0 "$(cat "$W/dovecot.pid")" 2>/dev/null; } && break
+    sleep 0.1
+  done
   if [ "$rc" -eq 0 ]; then rm -rf "$W"; else echo "failed; logs kept in $W" >&2; fi
 }
 trap cleanup EXIT
@@ -42,6 +47,15 @@ id vmail >/dev/null 2>&1 || useradd -r -M -d /nonexistent -s /usr/sbin/nologin v
 
 go build -o "$W/roost" ./cmd/roost
 go build -o "$W/imapload" ./bench/imapload
+
+# Both ports must be free: a server left on one from an earlier run would
+# answer in place of the one this run starts, and be measured instead.
+for port in 21143 21144; do
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "port $port is already in use; stop whatever listens there first" >&2
+    exit 1
+  fi
+done
 
 # --- Dovecot: maildir, passwd-file users, plaintext on loopback.
 mkdir -p "$W/dovecot/mail" "$W/dovecot/run"; chown -R vmail:vmail "$W/dovecot/mail"
@@ -104,7 +118,13 @@ export ROOST_CONFIG="$W/roost.toml"
 "$W/roost" domain add bench.test
 for i in $(seq 0 $((NUSERS-1))); do echo benchpw | "$W/roost" user add "bench$i@bench.test" --password-stdin >/dev/null; done
 "$W/roost" serve >"$W/roost.log" 2>&1 &
+ROOST_PID=$!
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/21144) 2>/dev/null && break; sleep 0.2; done
+if ! kill -0 "$ROOST_PID" 2>/dev/null; then
+  echo "roost did not start; its log:" >&2
+  tail -5 "$W/roost.log" >&2
+  exit 1
+fi
 
 # load NAME ADDR LOG CLIENTS: one imapload run; on failure show the
 # server's log tail, since imapload only sees the tagged NO/BAD.
