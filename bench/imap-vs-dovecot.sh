@@ -11,6 +11,9 @@
 # there, so every round measures the same size. Each client count has
 # accounts of its own. LOADFLAGS adds imapload flags to every run, e.g.
 # LOADFLAGS=-by-command for each command's mean latency on both servers.
+# DOVECOT_FSYNC (default: Dovecot's own default, optimized) sets its
+# mail_fsync: "always" makes Dovecot sync flag changes and expunges before
+# it answers, as Roost always does, for a comparison at equal durability.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10s}; shift || true
@@ -73,6 +76,7 @@ mail_location = maildir:$W/dovecot/mail/%u
 mail_uid = vmail
 mail_gid = vmail
 first_valid_uid = 1
+${DOVECOT_FSYNC:+mail_fsync = $DOVECOT_FSYNC}
 passdb {
   driver = passwd-file
   args = $W/dovecot/users
