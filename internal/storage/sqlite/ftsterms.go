@@ -9,16 +9,15 @@ import (
 
 // The full-text index's terms are made here, not by an FTS5 tokenizer.
 // An entry's terms are the distinct trigrams (three characters, case
-// folded) of its header and body that indexedTrigram keeps, each
-// written as one token of
-// FTS5's ascii tokenizer; the index table keeps no positions
-// (detail=none), so each distinct trigram is all it needs. FTS5's own
-// trigram tokenizer handed every trigram of a text to the index, about
-// 10,000 for 10 KB of mail of which 2,000-2,500 are distinct, and that
-// cost more than the rest of a delivery together. Folding is
-// unicode.ToLower, the folding of the substring test search applies
-// afterwards (containsFold), so a needle found by that test always has
-// all its terms in the entry.
+// folded) of its header and body that indexedTrigram keeps, each written
+// as one token of FTS5's ascii tokenizer; the index table keeps no
+// positions (detail=none), so each distinct trigram is all it needs.
+// FTS5's own trigram tokenizer handed every trigram of a text to the
+// index, about 10,000 for 10 KB of mail of which 2,000-2,500 are
+// distinct, and that cost more than the rest of a delivery together.
+// Folding is unicode.ToLower, the folding of the substring test search
+// applies afterwards (containsFold), so a needle found by that test always
+// has all its terms in the entry.
 //
 // Trigrams across punctuation or at a word's edge ("y, ", "e. ", "ng ")
 // are left out: only those of three word characters (letters, digits,

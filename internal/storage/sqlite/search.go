@@ -219,19 +219,19 @@ func (q *searchQuery) header(name, value string) {
 
 // text renders BODY (col "body") or TEXT (col "": header and body).
 // Needles the trigram index can narrow go through it; others (shorter
-// than three characters, or without three word characters in a row:
-// ftsterms.go) are tested directly on the stored text.
+// than three characters, or with no trigram the index holds: ftsterms.go)
+// are tested directly on the stored text.
 func (q *searchQuery) text(col, value string) {
 	if value == "" {
 		q.w("1")
 		return
 	}
-	match := termsQuery(value)
-	if q.oldIndex {
-		match = ""
-		if utf8.RuneCountInString(value) >= 3 {
-			match = trigramQuery(col, value)
-		}
+	var match string
+	switch {
+	case !q.oldIndex:
+		match = termsQuery(value)
+	case utf8.RuneCountInString(value) >= 3:
+		match = trigramQuery(col, value)
 	}
 	if match != "" {
 		// The index has no positions (ftsdb.go), so it finds the entries
