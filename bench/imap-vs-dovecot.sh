@@ -11,9 +11,10 @@
 # there, so every round measures the same size. Each client count has
 # accounts of its own. LOADFLAGS adds imapload flags to every run, e.g.
 # LOADFLAGS=-by-command for each command's mean latency on both servers.
-# DOVECOT_FSYNC (default: Dovecot's own default, optimized) sets its
-# mail_fsync: "always" makes Dovecot sync flag changes and expunges before
-# it answers, as Roost always does, for a comparison at equal durability.
+# DOVECOT_FSYNC (default: Dovecot's own default, optimized, which syncs
+# "whenever necessary to avoid losing important data") sets its
+# mail_fsync: "always" makes Dovecot sync every write before it answers, as
+# Roost does, for a comparison at equal durability.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10s}; shift || true
