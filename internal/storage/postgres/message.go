@@ -131,8 +131,8 @@ type newRow struct {
 
 const insertMessageSQL = `INSERT INTO messages (mailbox_id, uid, account_id, modseq, createmodseq, flags,
 	internal_date, save_date, sent_day, size, blob_id, email_id, thread_id, message_id,
-	hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview, header_text, body_text, line_size)
-	VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`
+	hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview, line_size)
+	VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`
 
 // queueInsert adds one message row's INSERT to a pipelined batch.
 func queueInsert(b *pgx.Batch, acct int64, ms mailstore.ModSeq, saved time.Time, r newRow) {
@@ -143,7 +143,7 @@ func queueInsert(b *pgx.Batch, acct int64, ms mailstore.ModSeq, saved time.Time,
 	}
 	b.Queue(insertMessageSQL, r.mailbox, int64(r.uid), acct, int64(ms), r.flags,
 		r.internalDate, saved, sent, int64(len(f.p.Raw)), f.p.BlobID, f.p.EmailID, f.p.ThreadID, f.messageID,
-		f.from, f.to, f.cc, f.bcc, f.subject, f.envelope, f.body, f.preview, f.headerText, f.bodyText, f.p.LineSize)
+		f.from, f.to, f.cc, f.bcc, f.subject, f.envelope, f.body, f.preview, f.p.LineSize)
 }
 
 // allocUIDs takes n UIDs from a locked mailbox and records the change's
@@ -292,7 +292,7 @@ func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.S
 }
 
 const copyColsSQL = `flags, internal_date, sent_day, size, line_size, blob_id, email_id, thread_id, message_id,
-	hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview, header_text, body_text`
+	hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject, envelope, body, preview`
 
 // copyRows inserts copies of src's uids into dst under fresh UIDs, over the
 // same blobs, keeping flags and internal date (RFC 9051 section 6.4.7).

@@ -190,7 +190,7 @@ func (s *Store) writeTargets(w *wtx, ts []target, mbs map[mbKey]*mailstore.Mailb
 		}
 	}
 	blobRefs := map[string]int{}
-	blobRaw := map[string][]byte{}
+	blobFacts := map[string]*facts{}
 	var blobOrder []string
 	// Every mailbox receiving rows gets one UPDATE: its new uidnext and
 	// modseq, and its counts' delta (counts.go).
@@ -219,7 +219,7 @@ func (s *Store) writeTargets(w *wtx, ts []target, mbs map[mbKey]*mailstore.Mailb
 		id := t.f.p.BlobID
 		if blobRefs[id] == 0 {
 			blobOrder = append(blobOrder, id)
-			blobRaw[id] = t.f.p.Raw
+			blobFacts[id] = t.f
 		}
 		blobRefs[id]++
 	}
@@ -231,9 +231,16 @@ func (s *Store) writeTargets(w *wtx, ts []target, mbs map[mbKey]*mailstore.Mailb
 	}
 	slices.Sort(blobOrder)
 	for _, id := range blobOrder {
-		if err := s.addBlobRef(w, b, id, blobRaw[id], blobRefs[id]); err != nil {
+		f := blobFacts[id]
+		if err := s.addBlobRef(w, b, id, f.p.Raw, blobRefs[id]); err != nil {
 			return nil, err
 		}
+		// The text search tests, once per blob (migration 0007). Every
+		// message write makes sure it is there, not only the first
+		// reference: a blob first stored for the outbound queue, or kept
+		// only by retention rows, has none yet.
+		b.Queue(`INSERT INTO blob_text (id, header_text, body_text) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
+			id, f.headerText, f.bodyText)
 	}
 	if err := w.SendBatch(w.ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("postgres: store messages: %w", err)
