@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -32,13 +33,15 @@ func TestMigrateBlobText(t *testing.T) {
 		`INSERT INTO blob_data VALUES ('b1', convert_to('` + raw + `', 'UTF8')), ('b2', convert_to('Subject: other` + "\r\n\r\n" + `grey mouse` + "\r\n" + `', 'UTF8'))`,
 		`SELECT setval('accounts_id_seq', 1)`, `SELECT setval('mailboxes_id_seq', 1)`,
 	}
-	for uid, m := range []struct{ blob, header, body string }{
+	// UIDs 1 and 2 share blob b1, as a message delivered to two
+	// mailboxes or copied does; each row had its own copy of the text.
+	for i, m := range []struct{ blob, header, body string }{
 		{"b1", "Subject: old\nX-Note: kept header\n", "the purple elephant"},
 		{"b1", "Subject: old\nX-Note: kept header\n", "the purple elephant"},
 		{"b2", "Subject: other\n", "grey mouse"},
 	} {
-		setup = append(setup, `INSERT INTO messages (mailbox_id, uid, account_id, modseq, createmodseq, flags, internal_date, save_date, sent_day, size, blob_id, email_id, thread_id, header_text, body_text)
-			VALUES (1, `+string(rune('1'+uid))+`, 1, 2, 2, ARRAY[]::text[], now(), now(), current_date, 100, '`+m.blob+`', 'M`+string(rune('1'+uid))+`', 'T', '`+m.header+`', '`+m.body+`')`)
+		setup = append(setup, fmt.Sprintf(`INSERT INTO messages (mailbox_id, uid, account_id, modseq, createmodseq, flags, internal_date, save_date, sent_day, size, blob_id, email_id, thread_id, header_text, body_text)
+			VALUES (1, %d, 1, 2, 2, ARRAY[]::text[], now(), now(), current_date, 100, '%s', 'M%d', 'T', '%s', '%s')`, i+1, m.blob, i+1, m.header, m.body))
 	}
 	for _, q := range setup {
 		if _, err := conn.Exec(ctx, q); err != nil {

@@ -178,8 +178,11 @@ func (b *sqlBuilder) header(name, value string) string {
 }
 
 // blobTextHas is the condition that the message's text (blob_text, as t)
-// matches cond. As EXISTS, the planner may look up each row's text by key
-// or take the GIN index's matches first, whichever its estimates favour.
+// matches cond. The planner may look up each row's text by key, or take
+// the GIN index's matches first and find the mailbox's rows holding them
+// by the index on messages (mailbox_id, blob_id), whichever its estimates
+// favour: a rare needle in a 100k-message mailbox took 4 ms the second way
+// and 55 ms without that index, when every row had to be read.
 func blobTextHas(cond string) string {
 	return "EXISTS (SELECT 1 FROM blob_text t WHERE t.id = m.blob_id AND " + cond + ")"
 }
