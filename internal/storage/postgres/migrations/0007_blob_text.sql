@@ -5,6 +5,10 @@
 -- function of the blob's bytes, so one copy serves every row. Rows of a
 -- deleted blob go with it; a blob whose only references are retention
 -- rows gets its text back when a message is restored.
+-- Not compatible with nodes still running release 6 code: their message
+-- INSERTs name the dropped columns and fail (README: stop them first).
+-- Keeping the columns instead would let such a node store messages whose
+-- text no new node's search could find.
 CREATE TABLE blob_text (
 	id          text PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
 	header_text text NOT NULL,
