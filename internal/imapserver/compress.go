@@ -44,9 +44,11 @@ type deflater struct {
 // deflaters holds compressors between output bursts. A compressor is 1.2
 // MB, so a session keeps one only while it has output under way, not while
 // it waits for the client: thousands of idle compressing sessions share a
-// handful, and such a session costs its decoder only (inflate.go: a 32 KiB
-// window, buffers and a goroutine): 63 KB against 15 KB for a plain idle
-// session (BenchmarkCompressedIdleSessionMemory).
+// handful, and such a session costs its decoder only (inflate.go: a window
+// as long as the client's input so far, up to 32 KiB, buffers and a
+// goroutine): 26 KB against 14 KB for a plain idle session
+// (BenchmarkCompressedIdleSessionMemory; 62 KB with a 32 KiB window from
+// the start).
 var deflaters = sync.Pool{New: func() any {
 	d := &deflater{bw: bufio.NewWriterSize(io.Discard, writeBufSize)}
 	zw, err := flate.NewWriter(d.bw, compressLevel)

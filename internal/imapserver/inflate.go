@@ -33,10 +33,15 @@ type inflater struct {
 	inLen  int
 	bitBuf uint32
 	bitCnt uint
-	window [1 << 15]byte // the last 32 KiB of output, for back-references
-	wPos   int           // next write position in window
-	total  int64         // bytes decoded so far (bounds distances)
-	out    []byte        // decoded, not yet handed to dst
+	// window is the last windowSize bytes of output, for back-references.
+	// It grows with the output until it is full and is a ring from then
+	// on (wPos the next write position): a session idling after a few
+	// commands keeps a few hundred bytes here, not 32 KiB
+	// (BenchmarkCompressedIdleSessionMemory).
+	window []byte
+	wPos   int
+	total  int64  // bytes decoded so far (bounds distances)
+	out    []byte // decoded, not yet handed to dst
 }
 
 // startInflater decodes src into a pipe and returns its reading end. The
@@ -106,16 +111,38 @@ func (f *inflater) bits(n uint) (uint32, error) {
 	return v, nil
 }
 
+// windowSize is DEFLATE's window: a distance reaches 32 KiB back at most
+// (RFC 1951 section 2).
+const windowSize = 1 << 15
+
 // emit appends one decoded byte to the window and the output.
 func (f *inflater) emit(b byte) error {
-	f.window[f.wPos] = b
-	f.wPos = (f.wPos + 1) & (len(f.window) - 1)
+	if len(f.window) < windowSize {
+		if len(f.window) == cap(f.window) {
+			w := make([]byte, len(f.window), min(max(2*cap(f.window), 256), windowSize))
+			copy(w, f.window)
+			f.window = w
+		}
+		// Full at windowSize with wPos 0: the ring's oldest byte is at 0.
+		f.window = append(f.window, b)
+	} else {
+		f.window[f.wPos] = b
+		f.wPos = (f.wPos + 1) & (windowSize - 1)
+	}
 	f.total++
 	f.out = append(f.out, b)
 	if len(f.out) == cap(f.out) {
 		return f.flush()
 	}
 	return nil
+}
+
+// back is the byte d back in the output (1 <= d <= total, d <= windowSize).
+func (f *inflater) back(d int) byte {
+	if len(f.window) < windowSize {
+		return f.window[len(f.window)-d]
+	}
+	return f.window[(f.wPos-d)&(windowSize-1)]
 }
 
 // run decodes blocks until the final one (RFC 1951 section 3.2.3).
@@ -303,7 +330,7 @@ func (f *inflater) codes(lit, dist *huffman) error {
 			return fmt.Errorf("%w: distance %d before the start", errDeflateData, d)
 		}
 		for range n {
-			if err := f.emit(f.window[(f.wPos-d)&(len(f.window)-1)]); err != nil {
+			if err := f.emit(f.back(d)); err != nil {
 				return err
 			}
 		}
