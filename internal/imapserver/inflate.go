@@ -33,12 +33,13 @@ type inflater struct {
 	inLen  int
 	bitBuf uint32
 	bitCnt uint
-	// window is the last windowSize bytes of output, for back-references.
-	// It grows with the output until it is full and is a ring from then
-	// on (wPos the next write position): a session idling after a few
+	// window is the output so far while it is shorter than windowSize,
+	// for back-references; then ring holds the last windowSize bytes
+	// (wPos the next write position). A session idling after a few
 	// commands keeps a few hundred bytes here, not 32 KiB
 	// (BenchmarkCompressedIdleSessionMemory).
 	window []byte
+	ring   *[windowSize]byte
 	wPos   int
 	total  int64  // bytes decoded so far (bounds distances)
 	out    []byte // decoded, not yet handed to dst
@@ -117,17 +118,20 @@ const windowSize = 1 << 15
 
 // emit appends one decoded byte to the window and the output.
 func (f *inflater) emit(b byte) error {
-	if len(f.window) < windowSize {
+	if f.ring != nil {
+		f.ring[f.wPos] = b
+		f.wPos = (f.wPos + 1) & (windowSize - 1)
+	} else {
 		if len(f.window) == cap(f.window) {
 			w := make([]byte, len(f.window), min(max(2*cap(f.window), 256), windowSize))
 			copy(w, f.window)
 			f.window = w
 		}
-		// Full at windowSize with wPos 0: the ring's oldest byte is at 0.
 		f.window = append(f.window, b)
-	} else {
-		f.window[f.wPos] = b
-		f.wPos = (f.wPos + 1) & (windowSize - 1)
+		if len(f.window) == windowSize {
+			// Full, wPos 0: the ring's oldest byte is at 0.
+			f.ring = (*[windowSize]byte)(f.window)
+		}
 	}
 	f.total++
 	f.out = append(f.out, b)
@@ -139,10 +143,10 @@ func (f *inflater) emit(b byte) error {
 
 // back is the byte d back in the output (1 <= d <= total, d <= windowSize).
 func (f *inflater) back(d int) byte {
-	if len(f.window) < windowSize {
-		return f.window[len(f.window)-d]
+	if f.ring != nil {
+		return f.ring[(f.wPos-d)&(windowSize-1)]
 	}
-	return f.window[(f.wPos-d)&(windowSize-1)]
+	return f.window[len(f.window)-d]
 }
 
 // run decodes blocks until the final one (RFC 1951 section 3.2.3).

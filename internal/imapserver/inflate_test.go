@@ -173,3 +173,25 @@ func FuzzInflate(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkInflate decodes 1 MB of command-like text compressed by
+// compress/flate, through the pipe a session reads.
+func BenchmarkInflate(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	words := []string{"APPEND ", "INBOX ", "{1200+}\r\n", "Subject: hello\r\n", "the quick brown fox ", "\r\n"}
+	var plain bytes.Buffer
+	for plain.Len() < 1<<20 {
+		plain.WriteString(words[r.IntN(len(words))])
+	}
+	var z bytes.Buffer
+	w, _ := flate.NewWriter(&z, flate.BestSpeed)
+	w.Write(plain.Bytes())
+	w.Close()
+	b.SetBytes(int64(plain.Len()))
+	for b.Loop() {
+		got, err := inflateAll(z.Bytes())
+		if err != nil || len(got) != plain.Len() {
+			b.Fatalf("%d bytes, %v", len(got), err)
+		}
+	}
+}
