@@ -28,7 +28,7 @@ var errDeflateData = errors.New("invalid deflate data")
 type inflater struct {
 	src    io.Reader
 	dst    *io.PipeWriter
-	in     [4096]byte
+	in     [inSize]byte
 	inPos  int
 	inLen  int
 	bitBuf uint32
@@ -42,7 +42,7 @@ type inflater struct {
 	ring   *[windowSize]byte
 	wPos   int
 	total  int64  // bytes decoded so far (bounds distances)
-	out    []byte // decoded, not yet handed to dst
+	out    []byte // decoded, not yet handed to dst; nil between bursts
 }
 
 // startInflater decodes src into a pipe and returns its reading end. The
@@ -50,7 +50,7 @@ type inflater struct {
 // the data (passed on to the reader), or when the reader is closed.
 func startInflater(src io.Reader) *io.PipeReader {
 	pr, pw := io.Pipe()
-	f := &inflater{src: src, dst: pw, out: make([]byte, 0, 4096)}
+	f := &inflater{src: src, dst: pw}
 	go func() {
 		err := f.run()
 		if err == nil {
@@ -80,6 +80,13 @@ func (f *inflater) nextByte() (byte, error) {
 	if f.inPos == f.inLen {
 		if err := f.flush(); err != nil {
 			return 0, err
+		}
+		if f.inLen < len(f.in) {
+			// The last read did not fill the buffer: the client's
+			// burst is over and this read most likely waits, perhaps
+			// for a long time (IDLE). The output buffer is let go
+			// meanwhile; emit makes a new one when output comes.
+			f.out = nil
 		}
 		n, err := f.src.Read(f.in[:])
 		if n == 0 {
@@ -112,6 +119,15 @@ func (f *inflater) bits(n uint) (uint32, error) {
 	return v, nil
 }
 
+// inSize and outSize bound the decoder's reads from the connection and its
+// writes to the session. Reads of 1 KiB cost little through TLS, which
+// hands out a record's bytes from its own buffer; an idle session holds
+// that buffer while it waits.
+const (
+	inSize  = 1024
+	outSize = 4096
+)
+
 // windowSize is DEFLATE's window: a distance reaches 32 KiB back at most
 // (RFC 1951 section 2).
 const windowSize = 1 << 15
@@ -134,6 +150,9 @@ func (f *inflater) emit(b byte) error {
 		}
 	}
 	f.total++
+	if f.out == nil {
+		f.out = make([]byte, 0, outSize)
+	}
 	f.out = append(f.out, b)
 	if len(f.out) == cap(f.out) {
 		return f.flush()
