@@ -68,6 +68,8 @@ func (ts *termSet) add(dst []byte, text string) []byte {
 			continue
 		}
 		if w[0]|w[1]|w[2] < utf8.RuneSelf {
+			// indexedTrigram, written out: calling it here made the
+			// terms of 10 KB cost 180 us instead of 100 (not inlined).
 			if !asciiWord[w[0]] || !asciiWord[w[2]] || !asciiWord[w[1]] && w[1] != ' ' {
 				continue
 			}
