@@ -15,6 +15,10 @@
 # "whenever necessary to avoid losing important data") sets its
 # mail_fsync: "always" makes Dovecot sync every write before it answers, as
 # Roost does, for a comparison at equal durability.
+# ROOST_FLAG_SYNC (default: always) sets Roost's store.flag_sync;
+# "deferred" answers a flag change before it is synced, as Dovecot's
+# default does. The two like-for-like pairs: DOVECOT_FSYNC=always with
+# Roost's default, and ROOST_FLAG_SYNC=deferred with Dovecot's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10s}; shift || true
@@ -104,6 +108,8 @@ cp "$W/dovecot/run/master.pid" "$W/dovecot.pid" 2>/dev/null || true
 cat >"$W/roost.toml" <<CONF
 hostname = "bench.test"
 data_dir = "$W/roost-data"
+[store]
+flag_sync = "${ROOST_FLAG_SYNC:-always}"
 [listen]
 smtp = []
 submission = []

@@ -74,7 +74,10 @@ type App struct {
 func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (mailstore.Store, error) {
 	switch cfg.Store.Backend {
 	case config.BackendSQLite:
-		st, err := sqlite.Open(cfg.DataDir, sqlite.Options{MaxMessageSize: cfg.Limits.MaxMessageBytes})
+		st, err := sqlite.Open(cfg.DataDir, sqlite.Options{
+			MaxMessageSize: cfg.Limits.MaxMessageBytes,
+			DeferFlagSync:  cfg.Store.FlagSync == config.FlagSyncDeferred,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 		}

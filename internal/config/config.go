@@ -35,7 +35,16 @@ type Config struct {
 type Store struct {
 	Backend string `toml:"backend"` // "sqlite" or "postgres"
 	DSN     string `toml:"dsn"`     // postgres connection string
+	// FlagSync is FlagSyncAlways or FlagSyncDeferred: whether a flag
+	// change is synced to disk before the client hears OK (sqlite only).
+	FlagSync string `toml:"flag_sync"`
 }
+
+// Flag sync modes (store.flag_sync).
+const (
+	FlagSyncAlways   = "always"
+	FlagSyncDeferred = "deferred"
+)
 
 // Backends.
 const (
@@ -175,7 +184,7 @@ func Defaults() *Config {
 		Hostname: host,
 		DataDir:  "roost-data",
 		LogLevel: "info",
-		Store:    Store{Backend: BackendSQLite},
+		Store:    Store{Backend: BackendSQLite, FlagSync: FlagSyncAlways},
 		Listen: Listen{
 			SMTP:        []string{"127.0.0.1:2525"},
 			Submission:  []string{"127.0.0.1:2587"},

@@ -16,6 +16,7 @@ data_dir = "roost-data"             # embedded store and message files
 [store]
 backend = "sqlite"                  # or "postgres"
 dsn = ""                            # for postgres
+flag_sync = "always"                # or "deferred" (sqlite only)
 
 [listen]                            # an empty list turns a listener off
 smtp        = ["127.0.0.1:2525"]    # MX; STARTTLS offered
@@ -141,6 +142,10 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Store.Backend = "mysql" }, "store.backend"},
 		{func(c *Config) { c.Store.Backend = BackendPostgres }, "store.dsn: must be set"},
 		{func(c *Config) { c.Store.DSN = "postgres://x" }, "store.dsn: is only used"},
+		{func(c *Config) { c.Store.FlagSync = "never" }, "store.flag_sync: must be always or deferred"},
+		{func(c *Config) {
+			c.Store.Backend, c.Store.DSN, c.Store.FlagSync = BackendPostgres, "postgres://x", FlagSyncDeferred
+		}, "store.flag_sync: deferred is only available with the sqlite backend"},
 		{func(c *Config) { c.DataDir = "" }, "data_dir"},
 		{func(c *Config) { c.Listen.IMAP = []string{"localhost"} }, "listen.imap"},
 		{func(c *Config) { c.Listen.IMAP = []string{"127.0.0.1:99999"} }, "listen.imap"},

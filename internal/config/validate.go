@@ -36,6 +36,18 @@ func (c *Config) Validate() error {
 	default:
 		v.add("store.backend", "must be sqlite or postgres, got %q", c.Store.Backend)
 	}
+	switch c.Store.FlagSync {
+	case FlagSyncAlways:
+	case FlagSyncDeferred:
+		// PostgreSQL could commit asynchronously too, but a crash of its
+		// server cannot be told from here, so lost flag changes could not
+		// be made up for (storage/sqlite/flagsync.go).
+		if c.Store.Backend == BackendPostgres {
+			v.add("store.flag_sync", "deferred is only available with the sqlite backend")
+		}
+	default:
+		v.add("store.flag_sync", "must be always or deferred, got %q", c.Store.FlagSync)
+	}
 
 	seen := map[string]string{}
 	for _, l := range c.Listen.All() {

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,10 +36,12 @@ type childSpec struct {
 
 const crashAccount = "crash@example.test"
 
-// MaybeChild must be the first call in a backend's TestMain. In the parent
-// test process it returns at once. In a child started by the crash test it
-// runs the child's role (deliver until killed) and exits the process.
-func MaybeChild(b Backend) {
+// MaybeChild must be the first call in a backend's TestMain, with every
+// Backend the package runs the suite over. In the parent test process it
+// returns at once. In a child started by the crash test it runs the
+// child's role (deliver until killed) for the backend of that name and
+// exits the process.
+func MaybeChild(backends ...Backend) {
 	v := os.Getenv(childEnv)
 	if v == "" {
 		return
@@ -48,10 +51,12 @@ func MaybeChild(b Backend) {
 		fmt.Fprintf(os.Stderr, "storetest child: bad %s: %v\n", childEnv, err)
 		os.Exit(2)
 	}
-	if spec.Backend != b.Name {
-		fmt.Fprintf(os.Stderr, "storetest child: spec for backend %q, TestMain passed %q\n", spec.Backend, b.Name)
+	i := slices.IndexFunc(backends, func(b Backend) bool { return b.Name == spec.Backend })
+	if i < 0 {
+		fmt.Fprintf(os.Stderr, "storetest child: spec for backend %q, which TestMain did not pass\n", spec.Backend)
 		os.Exit(2)
 	}
+	b := backends[i]
 	switch spec.Role {
 	case "crash":
 		os.Exit(crashChild(b, spec))

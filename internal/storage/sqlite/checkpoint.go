@@ -38,6 +38,9 @@ func (s *Store) checkpointer() {
 		if err == nil && int64(frames) >= s.walRestart.Load() {
 			s.restartWAL(ctx)
 		}
+		// A failed sync stays due and is tried again next round; the
+		// next synced commit covers it too.
+		_ = s.syncDeferred()
 		select {
 		case <-s.quit:
 			return

@@ -179,7 +179,7 @@ func (s *Store) fetchRows(ctx context.Context, query string, args []any, fields 
 // UNCHANGEDSINCE. A message whose flags would not change keeps its modseq.
 func (s *Store) StoreFlags(ctx context.Context, accountID int64, req mailstore.StoreFlagsRequest) (mailstore.StoreFlagsResult, error) {
 	var res mailstore.StoreFlagsResult
-	err := s.update(ctx, func(w *wtx) error {
+	err := s.updateFlags(ctx, func(w *wtx) error {
 		var changes []flagChange
 		var err error
 		res, changes, err = w.planFlags(accountID, req)

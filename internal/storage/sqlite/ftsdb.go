@@ -285,7 +285,10 @@ func (s *Store) indexChunk(limit int) (int, error) {
 	for i, t := range texts {
 		ids[i] = t.id
 	}
-	err = s.update(ctx, func(w *wtx) error {
+	// Unsynced: losing the clearing to a power cut costs indexing the
+	// entries again. Losing a note in fts_dropped would leave an entry
+	// in the index for good, so that is synced.
+	err = s.updateUnsynced(ctx, func(w *wtx) error {
 		for _, id := range ids {
 			res, err := w.exec(`DELETE FROM fts_pending WHERE id = ?`, id)
 			if err != nil {
@@ -294,12 +297,14 @@ func (s *Store) indexChunk(limit int) (int, error) {
 			// Dropped since it was read: it went into the index all the
 			// same, so take it out again next time.
 			if n, _ := res.RowsAffected(); n == 0 {
+				w.mustSync = true
 				if _, err := w.exec(`INSERT OR IGNORE INTO fts_dropped (id) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE text_id = ?)`, id, id); err != nil {
 					return err
 				}
 			}
 		}
 		if len(dropped) > 0 {
+			w.mustSync = true
 			if _, err := w.exec(`DELETE FROM fts_dropped WHERE id IN (`+placeholders(len(dropped))+`)`, int64sAny(dropped)...); err != nil {
 				return err
 			}

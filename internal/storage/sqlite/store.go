@@ -53,7 +53,14 @@ type Options struct {
 	// processes on the same database, to wake this process's watchers;
 	// 0: one second; negative: never.
 	PollInterval time.Duration
+	// DeferFlagSync commits batches of nothing but flag changes without
+	// syncing the WAL; it is synced by the next other commit or within
+	// checkpointEvery (flagsync.go). Needs Linux's boot id.
+	DeferFlagSync bool
 
+	// bootID names the running kernel's boot (flagsync.go); nil:
+	// readBootID. Tests fake a reboot with it.
+	bootID func() (string, error)
 	// holdIndexer starts the store with the indexer held (ftsOff), so a
 	// test sees the full-text state Open found.
 	holdIndexer bool
@@ -61,6 +68,7 @@ type Options struct {
 
 // Store is the SQLite mail store. Create it with Open.
 type Store struct {
+	path     string  // the database file
 	wdb      *sql.DB // one connection: the writer goroutine's
 	rdb      *sql.DB // query_only pool
 	cdb      *sql.DB // one connection: the checkpointer's
@@ -95,6 +103,14 @@ type Store struct {
 	// Counters for tests and metrics: requests waiting to be handed to
 	// the writer, batches committed, writes committed.
 	pending, batches, writes atomic.Int64
+
+	// dsync is the writer goroutine's state for deferred flag sync
+	// (flagsync.go). walUnsynced: a commit since the last WAL sync did
+	// not sync (set by the writer, cleared by whoever syncs).
+	// deferredCommits and walSyncs count for tests.
+	dsync                     deferredSync
+	walUnsynced               atomic.Bool
+	deferredCommits, walSyncs atomic.Int64
 	// ftsKick wakes the indexer (ftsdb.go): after a commit that added
 	// text, and when another process committed.
 	ftsKick chan struct{}
@@ -165,6 +181,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", dir, err)
 	}
+	dsync, err := startDeferredSync(ctx, wdb, busy, opts)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", dir, err)
+	}
 
 	cq := cloneValues(common)
 	cq.Add("_pragma", "synchronous(FULL)")
@@ -216,6 +237,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 
 	s := &Store{
+		path:     path,
+		dsync:    dsync,
 		wdb:      wdb,
 		rdb:      rdb,
 		cdb:      cdb,
@@ -291,7 +314,8 @@ func (s *Store) Close() error {
 		s.pollWG.Wait()
 		s.rstmts.close()
 		s.ptexts.close()
-		s.closeErr = errors.Join(s.rdb.Close(), s.cdb.Close(), s.fdb.Close(), s.wdb.Close())
+		derr := s.closeDeferred(context.Background())
+		s.closeErr = errors.Join(derr, s.rdb.Close(), s.cdb.Close(), s.fdb.Close(), s.wdb.Close())
 	})
 	return s.closeErr
 }

@@ -16,6 +16,9 @@ type writeReq struct {
 	ctx    context.Context
 	fn     func(w *wtx) error
 	result chan error // buffered (1): the writer never blocks answering
+	// sync says when the request's commit must be synced before it is
+	// answered (flagsync.go).
+	sync syncClass
 }
 
 // wtx is what a write function sees: the batch's transaction plus the
@@ -31,6 +34,9 @@ type wtx struct {
 	// textAdded: this request put text in fts_pending (the indexer is
 	// woken after the commit).
 	textAdded bool
+	// mustSync: this request, submitted as one that may go unsynced,
+	// changed something a power cut must not undo (flagsync.go).
+	mustSync bool
 	// newTexts and droppedTexts change the store's pendingTexts once the
 	// batch commits (pendingtext.go).
 	newTexts     []pendingEntry
@@ -132,10 +138,28 @@ func (w *wtx) nextModSeq(accountID int64) (mailstore.ModSeq, error) {
 // failed and left no trace). It is the bbolt-style helper: fn's error or
 // panic rolls back fn's work only; other writes in the same batch commit.
 func (s *Store) update(ctx context.Context, fn func(w *wtx) error) error {
+	return s.submit(ctx, &writeReq{ctx: ctx, fn: fn, result: make(chan error, 1)})
+}
+
+// updateFlags is update for a write that changes nothing but flags: with
+// Options.DeferFlagSync it may return before its commit is synced
+// (flagsync.go).
+func (s *Store) updateFlags(ctx context.Context, fn func(w *wtx) error) error {
+	return s.submit(ctx, &writeReq{ctx: ctx, fn: fn, result: make(chan error, 1), sync: syncUnlessFlagsDeferred})
+}
+
+// updateUnsynced is update for the store's own bookkeeping that a power
+// cut may undo at no cost (flagsync.go): it returns before its commit is
+// synced. A request that finds it changed more (wtx.mustSync) is synced
+// before it returns.
+func (s *Store) updateUnsynced(ctx context.Context, fn func(w *wtx) error) error {
+	return s.submit(ctx, &writeReq{ctx: ctx, fn: fn, result: make(chan error, 1), sync: syncNever})
+}
+
+func (s *Store) submit(ctx context.Context, r *writeReq) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &writeReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
 	s.pending.Add(1)
 	select {
 	case s.reqs <- r:
@@ -189,17 +213,22 @@ func (s *Store) runBatch(batch []*writeReq) {
 	ctx := context.Background()
 	errs := make([]error, len(batch))
 	changed := make(map[int64]mailstore.ModSeq)
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	// A batch of flag changes skips the sync only once this process's
+	// marker is durable: the first such batch syncs and writes it.
+	deferred, flags := s.batchDefers(batch)
+	mark := deferred && flags && !s.dsync.marked
+	deferred = deferred && !mark
+	tx, err := s.beginBatch(ctx, deferred, mark)
 	if err != nil {
 		for _, r := range batch {
-			r.result <- fmt.Errorf("begin write: %w", err)
+			r.result <- err
 		}
 		return
 	}
 	defer s.stmts.prepare(ctx)
 	now := time.Now()
 	ran := 0
-	var textAdded bool
+	var textAdded, mustSync bool
 	var newTexts []pendingEntry
 	var droppedTexts []int64
 	for i, r := range batch {
@@ -231,6 +260,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		if errs[i] == nil {
 			ran++
+			mustSync = mustSync || w.mustSync
 			textAdded = textAdded || w.textAdded
 			newTexts = append(newTexts, w.newTexts...)
 			droppedTexts = append(droppedTexts, w.droppedTexts...)
@@ -258,6 +288,29 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	s.batches.Add(1)
 	s.writes.Add(int64(ran))
+	if mark {
+		s.dsync.marked = true
+	}
+	if deferred && mustSync {
+		// A request found it changed more than its class may lose.
+		if err := s.syncWAL(); err != nil {
+			for i, r := range batch {
+				if errs[i] == nil {
+					errs[i] = err
+				}
+				r.result <- errs[i]
+			}
+			return
+		}
+		deferred = false
+	}
+	if deferred {
+		s.deferredCommits.Add(1)
+		s.walUnsynced.Store(true)
+	} else {
+		// This commit synced the WAL, with every frame before it.
+		s.walUnsynced.Store(false)
+	}
 	s.kickCheckpoint()
 	// Before the callers hear back: a search right after a delivery
 	// finds its text in memory rather than extracting it again.
@@ -279,9 +332,26 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 }
 
-// runSavepoint runs fn inside SAVEPOINT w; on error or panic it rolls back
-// to the savepoint, leaving the batch's other work intact. broken reports
-// that the savepoint itself failed, so the transaction cannot be trusted.
+// beginBatch sets the writer connection's sync mode for the batch and
+// begins its transaction, with this process's deferred-sync marker in it
+// when mark is set.
+func (s *Store) beginBatch(ctx context.Context, deferred, mark bool) (*sql.Tx, error) {
+	if err := s.setSynchronous(ctx, deferred); err != nil {
+		return nil, fmt.Errorf("begin write: %w", err)
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin write: %w", err)
+	}
+	if mark {
+		if err := s.writeMarker(ctx, tx); err != nil {
+			_ = tx.Rollback()
+			return nil, err
+		}
+	}
+	return tx, nil
+}
+
 // runAlone runs fn with runSavepoint's panic isolation but no savepoint,
 // for a request that has the transaction to itself.
 func runAlone(w *wtx, fn func(w *wtx) error) (err error) {
@@ -293,6 +363,9 @@ func runAlone(w *wtx, fn func(w *wtx) error) (err error) {
 	return fn(w)
 }
 
+// runSavepoint runs fn inside SAVEPOINT w; on error or panic it rolls back
+// to the savepoint, leaving the batch's other work intact. broken reports
+// that the savepoint itself failed, so the transaction cannot be trusted.
 func runSavepoint(w *wtx, fn func(w *wtx) error) (broken bool, err error) {
 	if _, err := w.exec("SAVEPOINT w"); err != nil {
 		return true, fmt.Errorf("savepoint: %w", err)
