@@ -31,6 +31,10 @@ func (s *Store) checkpointer() {
 			return
 		case <-s.ckptKick:
 		}
+		// First, as a checkpoint can wait out another process's lock: a
+		// failed sync stays due for the next round, and the next synced
+		// commit covers it too.
+		_ = s.syncDeferred()
 		// A failure (another process holding a lock past busy_timeout)
 		// leaves the frames in the WAL for the next round.
 		var busy, frames, done int // done < frames: a reader holds older frames
@@ -38,9 +42,6 @@ func (s *Store) checkpointer() {
 		if err == nil && int64(frames) >= s.walRestart.Load() {
 			s.restartWAL(ctx)
 		}
-		// A failed sync stays due and is tried again next round; the
-		// next synced commit covers it too.
-		_ = s.syncDeferred()
 		select {
 		case <-s.quit:
 			return
