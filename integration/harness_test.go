@@ -130,8 +130,37 @@ func StartRoost(t testing.TB, bin, extraTOML string) *Roost {
 		t.Fatal(err)
 	}
 
-	r.cmd = exec.Command(bin, "serve", "--config", r.Config)
-	r.cmd.Dir = dir
+	r.launch(t, len(names))
+	return r
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits for it.
+func (r *Roost) Kill(t testing.TB) {
+	t.Helper()
+	_ = r.cmd.Process.Kill()
+	<-r.exited
+}
+
+// Restart runs `roost serve` again on the same config and data, after
+// Stop or Kill, and waits until it answers.
+func (r *Roost) Restart(t testing.TB) {
+	t.Helper()
+	select {
+	case <-r.exited:
+	default:
+		t.Fatal("Restart: the server is still running")
+	}
+	n := len(r.Addr)
+	r.Addr = map[string]string{}
+	r.launch(t, n)
+}
+
+// launch starts the server on r.Config and waits for its n listeners and
+// its health check.
+func (r *Roost) launch(t testing.TB, n int) {
+	t.Helper()
+	r.cmd = exec.Command(r.Bin, "serve", "--config", r.Config)
+	r.cmd.Dir = r.Dir
 	stdout, err := r.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -151,12 +180,14 @@ func StartRoost(t testing.TB, bin, extraTOML string) *Roost {
 		close(lines)
 	}()
 	go func() { r.err = r.cmd.Wait(); close(r.exited) }()
+	// Stops whichever process is running at the end (Stop on one that
+	// has exited returns at once).
 	t.Cleanup(func() { r.Stop(t) })
 
 	// Startup prints the demo password (fresh store) and one line per
 	// listener; collect until every listener is reported.
 	deadline := time.After(90 * time.Second)
-	for len(r.Addr) < len(names) {
+	for len(r.Addr) < n {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -179,7 +210,6 @@ func StartRoost(t testing.TB, bin, extraTOML string) *Roost {
 		}
 	}()
 	r.waitHealthy(t)
-	return r
 }
 
 func (r *Roost) waitHealthy(t testing.TB) {

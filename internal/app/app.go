@@ -77,6 +77,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (mails
 		st, err := sqlite.Open(cfg.DataDir, sqlite.Options{
 			MaxMessageSize: cfg.Limits.MaxMessageBytes,
 			DeferFlagSync:  cfg.Store.FlagSync == config.FlagSyncDeferred,
+			Logger:         log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)

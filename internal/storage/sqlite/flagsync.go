@@ -127,11 +127,16 @@ func startDeferredSync(ctx context.Context, wdb *sql.DB, busy time.Duration, opt
 	} else if opts.DeferFlagSync {
 		return deferredSync{}, fmt.Errorf("deferred flag sync needs the kernel's boot id: %w", err)
 	}
+	var moved bool
 	if err := retryBusy(busy, func() error {
-		_, err := recoverModSeqs(ctx, wdb, boot)
+		var err error
+		moved, err = recoverModSeqs(ctx, wdb, boot)
 		return err
 	}); err != nil {
 		return deferredSync{}, err
+	}
+	if moved && opts.Logger != nil {
+		opts.Logger.Warn("the machine restarted while flag changes may not have been synced (store.flag_sync = deferred): every modseq moved up, IMAP clients will fetch all flags again")
 	}
 	return deferredSync{on: opts.DeferFlagSync, boot: boot, marker: newMarkerName()}, nil
 }

@@ -1,11 +1,14 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,9 +185,17 @@ func TestDeferredSyncRecovery(t *testing.T) {
 	}
 	s.Close()
 
-	// A new boot: every modseq moves up by modseqGap, per account.
-	s = openBoot(t, dir, "boot-b", false)
+	// A new boot: every modseq moves up by modseqGap, per account, and
+	// the operator is told.
+	var logged bytes.Buffer
+	s, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&logged, nil)), bootID: func() (string, error) { return "boot-b", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close()
+	if !strings.Contains(logged.String(), "every modseq moved up") {
+		t.Errorf("recovery logged %q", logged.String())
+	}
 	acc, highest, msgs := modseqs(t, s, a.ID)
 	if acc != accA+modseqGap || highest != acc {
 		t.Fatalf("after a reboot: account modseq %d (was %d), INBOX highest %d", acc, accA, highest)
@@ -204,7 +215,7 @@ func TestDeferredSyncRecovery(t *testing.T) {
 	// message's flags again.
 	in := inbox(t, s, a.ID)
 	var changed int
-	err := s.Fetch(context.Background(), a.ID, in.ID, mailstore.UIDSet{{Lo: 1, Hi: 1 << 31}}, 0, accA, func(*mailstore.Message) error {
+	err = s.Fetch(context.Background(), a.ID, in.ID, mailstore.UIDSet{{Lo: 1, Hi: 1 << 31}}, 0, accA, func(*mailstore.Message) error {
 		changed++
 		return nil
 	})

@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -57,6 +58,8 @@ type Options struct {
 	// syncing the WAL; it is synced by the next other commit or within
 	// checkpointEvery (flagsync.go). Needs Linux's boot id.
 	DeferFlagSync bool
+	// Logger gets the store's warnings; nil: none.
+	Logger *slog.Logger
 
 	// bootID names the running kernel's boot (flagsync.go); nil:
 	// readBootID. Tests fake a reboot with it.
