@@ -294,15 +294,17 @@ func (s *Store) runBatch(batch []*writeReq) {
 	if deferred && mustSync {
 		// A request found it changed more than its class may lose.
 		if err := s.syncWAL(); err != nil {
-			for i, r := range batch {
+			// The commit stands and others see it, so the wake-ups below
+			// still go out; the callers hear it may not be durable, and
+			// the WAL stays due for the checkpointer's sync.
+			for i := range errs {
 				if errs[i] == nil {
 					errs[i] = err
 				}
-				r.result <- errs[i]
 			}
-			return
+		} else {
+			deferred = false
 		}
-		deferred = false
 	}
 	if deferred {
 		s.deferredCommits.Add(1)
