@@ -21,9 +21,14 @@ import (
 const checkpointEvery = 100 * time.Millisecond
 
 // checkpointer runs until quit, checkpointing after commits (kicked by
-// the writer through ckptKick).
-func (s *Store) checkpointer() {
+// the writer through ckptKick). Held (Options.holdCheckpointer, tests
+// only), it does nothing until quit.
+func (s *Store) checkpointer(held bool) {
 	defer s.pollWG.Done()
+	if held {
+		<-s.quit
+		return
+	}
 	ctx := context.Background()
 	for {
 		select {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -361,5 +362,93 @@ func BenchmarkStoreFlags(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeferredPowerCut plays a power cut for real: the WAL is cut where
+// the last synced commit ended, so the deferred flag changes after it are
+// gone, as the disk would have lost them. Opened after a "reboot", the
+// store has the flags as they were synced, every modseq is above any the
+// lost changes handed out, and a CONDSTORE client that saw the last lost
+// change learns every message's flags again.
+func TestDeferredPowerCut(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{DeferFlagSync: true, bootID: func() (string, error) { return "boot-a", nil }, holdIndexer: true, holdCheckpointer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := addAccount(t, s, "a@example.test")
+	for _, id := range []string{"m1", "m2", "m3"} {
+		deliverOne(t, s, a.ID, id)
+	}
+	storeSeen(t, s, a.ID, 1, `\Seen`) // synced: it carries the marker
+	if s.deferredCommits.Load() != 0 || s.walUnsynced.Load() {
+		t.Fatal("the first flag change was not synced")
+	}
+	synced, err := os.Stat(filepath.Join(dir, DBFile+"-wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	durable, _, _ := modseqs(t, s, a.ID)
+	storeSeen(t, s, a.ID, 2, `\Flagged`)
+	storeSeen(t, s, a.ID, 3, `\Flagged`)
+	if n := s.deferredCommits.Load(); n != 2 || !s.walUnsynced.Load() {
+		t.Fatalf("deferred commits %d, unsynced %v; want 2, true", n, s.walUnsynced.Load())
+	}
+	lost, _, _ := modseqs(t, s, a.ID)
+	if lost <= durable {
+		t.Fatalf("modseq %d after the deferred changes, %d before", lost, durable)
+	}
+
+	// The disk after the cut: the database file (no checkpoint ran) and
+	// the WAL up to the last sync. No -shm: it lives in memory.
+	cut := t.TempDir()
+	copyFile(t, filepath.Join(dir, DBFile), filepath.Join(cut, DBFile), -1)
+	copyFile(t, filepath.Join(dir, DBFile+"-wal"), filepath.Join(cut, DBFile+"-wal"), synced.Size())
+	copyFile(t, filepath.Join(dir, FTSFile), filepath.Join(cut, FTSFile), -1)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openBoot(t, cut, "boot-b", false)
+	defer s.Close()
+	acc, highest, msgs := modseqs(t, s, a.ID)
+	if acc != durable+modseqGap || highest != acc {
+		t.Fatalf("after the cut: account modseq %d, highest %d; want %d (synced %d, lost up to %d)", acc, highest, durable+modseqGap, durable, lost)
+	}
+	in := inbox(t, s, a.ID)
+	var seen []mailstore.UID
+	err = s.Fetch(context.Background(), a.ID, in.ID, mailstore.UIDSet{{Lo: 1, Hi: 1 << 31}}, 0, lost, func(m *mailstore.Message) error {
+		if m.ModSeq <= lost {
+			t.Errorf("UID %d: modseq %d, not above the lost %d", m.UID, m.ModSeq, lost)
+		}
+		for _, f := range m.Flags {
+			if f == `\Flagged` {
+				t.Errorf("UID %d kept a flag change the cut undid: %v", m.UID, m.Flags)
+			}
+		}
+		if m.UID == 1 && len(m.Flags) != 1 {
+			t.Errorf("UID 1 lost its synced \\Seen: %v", m.Flags)
+		}
+		seen = append(seen, m.UID)
+		return nil
+	})
+	if err != nil || len(seen) != 3 || len(msgs) != 3 {
+		t.Fatalf("FETCH CHANGEDSINCE %d after the cut: %v, %v (%d messages); want all 3", lost, seen, err, len(msgs))
+	}
+}
+
+// copyFile copies src to dst, only its first n bytes when n >= 0.
+func copyFile(t *testing.T, src, dst string, n int64) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n >= 0 {
+		b = b[:n]
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

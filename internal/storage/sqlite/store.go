@@ -67,6 +67,10 @@ type Options struct {
 	// holdIndexer starts the store with the indexer held (ftsOff), so a
 	// test sees the full-text state Open found.
 	holdIndexer bool
+	// holdCheckpointer keeps the checkpointer from running (no
+	// checkpoint, no sync of deferred commits), so a test can cut the
+	// WAL where the last synced commit ended, as a power cut would.
+	holdCheckpointer bool
 }
 
 // Store is the SQLite mail store. Create it with Open.
@@ -272,7 +276,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.writer()
 	s.pollWG.Add(2)
-	go s.checkpointer()
+	go s.checkpointer(opts.holdCheckpointer)
 	go s.indexer()
 	// Text left pending by an earlier run or another process.
 	s.kickIndexer()
