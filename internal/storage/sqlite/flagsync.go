@@ -78,12 +78,24 @@ func bootHash(id string) int64 {
 // boot's hash; 0 (boot id unknown) treats every marker as old. It reports
 // whether it moved anything.
 func recoverModSeqs(ctx context.Context, wdb *sql.DB, boot int64) (bool, error) {
+	// A read first: every Open (the CLI's too, beside a running server)
+	// gets here, and the write transaction below would take the write
+	// lock for nothing.
+	var old int
+	if err := wdb.QueryRowContext(ctx, `SELECT count(*) FROM counters WHERE name >= ? AND name < ? AND value <> ?`,
+		deferredPrefix, deferredPrefix+"\xff", boot).Scan(&old); err != nil {
+		return false, fmt.Errorf("deferred sync recovery: %w", err)
+	}
+	if old == 0 {
+		return false, nil
+	}
 	tx, err := wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("deferred sync recovery: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit: a no-op
-	var old int
+	// Again inside the transaction: another process may have recovered
+	// in between.
 	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM counters WHERE name >= ? AND name < ? AND value <> ?`,
 		deferredPrefix, deferredPrefix+"\xff", boot).Scan(&old)
 	if err != nil {
@@ -142,8 +154,7 @@ func startDeferredSync(ctx context.Context, wdb *sql.DB, busy time.Duration, opt
 }
 
 // deferredSync is the writer's state for this mode. Only the writer
-// goroutine touches it, except unsynced (also the checkpointer's) and the
-// counters (tests).
+// goroutine touches it (and Close, once the writer has stopped).
 type deferredSync struct {
 	on     bool   // Options.DeferFlagSync
 	boot   int64  // bootHash of this boot
