@@ -72,6 +72,9 @@ func bootHash(id string) int64 {
 	return int64(h.Sum64() >> 1)
 }
 
+// countOldMarkers counts the markers of boots other than the one given.
+const countOldMarkers = `SELECT count(*) FROM counters WHERE name >= ? AND name < ? AND value <> ?`
+
 // recoverModSeqs runs in Open, before the writer starts. It looks for
 // markers of an earlier boot and, if there are any, moves modseqs up and
 // drops those markers, in one synced transaction. boot is the current
@@ -82,7 +85,7 @@ func recoverModSeqs(ctx context.Context, wdb *sql.DB, boot int64) (bool, error) 
 	// gets here, and the write transaction below would take the write
 	// lock for nothing.
 	var old int
-	if err := wdb.QueryRowContext(ctx, `SELECT count(*) FROM counters WHERE name >= ? AND name < ? AND value <> ?`,
+	if err := wdb.QueryRowContext(ctx, countOldMarkers,
 		deferredPrefix, deferredPrefix+"\xff", boot).Scan(&old); err != nil {
 		return false, fmt.Errorf("deferred sync recovery: %w", err)
 	}
@@ -96,7 +99,7 @@ func recoverModSeqs(ctx context.Context, wdb *sql.DB, boot int64) (bool, error) 
 	defer tx.Rollback() //nolint:errcheck // after Commit: a no-op
 	// Again inside the transaction: another process may have recovered
 	// in between.
-	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM counters WHERE name >= ? AND name < ? AND value <> ?`,
+	err = tx.QueryRowContext(ctx, countOldMarkers,
 		deferredPrefix, deferredPrefix+"\xff", boot).Scan(&old)
 	if err != nil {
 		return false, fmt.Errorf("deferred sync recovery: %w", err)
