@@ -219,7 +219,7 @@ func (s *Store) setSynchronous(ctx context.Context, normal bool) error {
 	if normal {
 		mode = "NORMAL"
 	}
-	if _, err := s.wdb.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+	if _, err := s.wconn.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
 		return fmt.Errorf("synchronous %s: %w", mode, err)
 	}
 	s.dsync.normal = normal
@@ -228,8 +228,8 @@ func (s *Store) setSynchronous(ctx context.Context, normal bool) error {
 
 // writeMarker records, inside the batch's (synced) transaction, that this
 // process is about to commit without syncing.
-func (s *Store) writeMarker(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, ?)
+func (s *Store) writeMarker(ctx context.Context) error {
+	_, err := s.wconn.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, s.dsync.marker, s.dsync.boot)
 	if err != nil {
 		return fmt.Errorf("deferred sync marker: %w", err)
@@ -286,7 +286,7 @@ func (s *Store) closeDeferred(ctx context.Context) error {
 	if err := s.setSynchronous(ctx, false); err != nil {
 		return err
 	}
-	if _, err := s.wdb.ExecContext(ctx, `DELETE FROM counters WHERE name = ?`, s.dsync.marker); err != nil {
+	if _, err := s.wconn.ExecContext(ctx, `DELETE FROM counters WHERE name = ?`, s.dsync.marker); err != nil {
 		return fmt.Errorf("deferred sync marker: %w", err)
 	}
 	return nil

@@ -108,33 +108,23 @@ func (r readDB) ExecContext(ctx context.Context, query string, args ...any) (sql
 	return r.db.ExecContext(ctx, query, args...)
 }
 
-// rtx is a read transaction whose queries use the cached statements on
-// the transaction's own connection.
+// rtx is a read transaction: its queries run on its held connection
+// (heldconn.go), with the statements prepared there.
 type rtx struct {
-	tx    *sql.Tx
-	stmts *readStmts
+	h *heldConn
 }
 
 func (r *rtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	ctx = readCtx(ctx)
-	if st := r.stmts.get(query); st != nil {
-		return r.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	}
-	return r.tx.QueryContext(ctx, query, args...)
+	return r.h.QueryContext(readCtx(ctx), query, args...)
 }
 
 func (r *rtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	ctx = readCtx(ctx)
-	if st := r.stmts.get(query); st != nil {
-		return r.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return r.tx.QueryRowContext(ctx, query, args...)
+	return r.h.QueryRowContext(readCtx(ctx), query, args...)
 }
 
 // ExecContext is here for execer (blob reads); readers never write.
 func (r *rtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	ctx = readCtx(ctx)
-	return r.tx.ExecContext(ctx, query, args...)
+	return r.h.ExecContext(readCtx(ctx), query, args...)
 }
 
 // readCtx detaches a read from its context's cancellation. With a

@@ -82,10 +82,11 @@ type Store struct {
 	fdb      *sql.DB // one connection to FTSFile: the indexer's
 	ckptKick chan struct{}
 	rstmts   *readStmts
+	rconns   *readConns // read transactions' connections (heldconn.go)
 	decoded  mailstore.DecodeCache
 	notifier mailstore.Notifier
 	blobs    blobStore
-	stmts    *stmtCache // the writer goroutine's
+	wconn    *heldConn // wdb's connection, the writer goroutine's
 	maxSize  int64
 	maxBatch int
 	busy     time.Duration // every connection's busy_timeout
@@ -232,8 +233,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if n <= 0 {
 		n = max(4, 2*runtime.GOMAXPROCS(0))
 	}
-	// One more for the poller's pinned connection.
-	rdb.SetMaxOpenConns(n + 1)
+	// n for read transactions (heldconn.go), n for single queries, one
+	// for the poller's pinned connection.
+	rdb.SetMaxOpenConns(2*n + 1)
 	rdb.SetMaxIdleConns(n + 1)
 	if err := rdb.PingContext(ctx); err != nil {
 		wdb.Close()
@@ -241,6 +243,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		fdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("sqlite store: open readers: %w", err)
+	}
+	wconn, err := newHeldConn(ctx, wdb)
+	if err != nil {
+		wdb.Close()
+		cdb.Close()
+		fdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("sqlite store: writer connection: %w", err)
 	}
 
 	s := &Store{
@@ -252,9 +262,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		fdb:      fdb,
 		ckptKick: make(chan struct{}, 1),
 		rstmts:   newReadStmts(rdb),
+		rconns:   newReadConns(rdb, n),
 		notifier: opts.Notifier,
 		blobs:    dbBlobs{},
-		stmts:    &stmtCache{db: wdb, stmts: map[string]*sql.Stmt{}, wanted: map[string]bool{}},
+		wconn:    wconn,
 		maxSize:  opts.MaxMessageSize,
 		maxBatch: opts.MaxBatch,
 		busy:     busy,
@@ -320,9 +331,11 @@ func (s *Store) Close() error {
 		<-s.done
 		s.pollWG.Wait()
 		s.rstmts.close()
+		s.rconns.close()
 		s.ptexts.close()
+		// The writer has gone: its connection is Close's now.
 		derr := s.closeDeferred(context.Background())
-		s.closeErr = errors.Join(derr, s.rdb.Close(), s.cdb.Close(), s.fdb.Close(), s.wdb.Close())
+		s.closeErr = errors.Join(derr, s.wconn.close(), s.rdb.Close(), s.cdb.Close(), s.fdb.Close(), s.wdb.Close())
 	})
 	return s.closeErr
 }
@@ -341,12 +354,19 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *rtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tx, err := s.rdb.BeginTx(readCtx(ctx), &sql.TxOptions{ReadOnly: true})
+	h, err := s.rconns.get(ctx)
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
-	return fn(&rtx{tx: tx, stmts: s.rstmts})
+	rctx := readCtx(ctx)
+	if err := h.begin(rctx, "BEGIN"); err != nil {
+		s.rconns.put(h, false)
+		return fmt.Errorf("begin read: %w", err)
+	}
+	// Read-only: nothing to keep. A connection that cannot end its
+	// transaction is not reused.
+	defer func() { s.rconns.put(h, h.rollback(rctx) == nil) }()
+	return fn(&rtx{h: h})
 }
 
 // rd is the reader pool for single queries, with cached statements.

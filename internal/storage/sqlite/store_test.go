@@ -23,6 +23,22 @@ func openTest(t testing.TB) (*Store, string) {
 	return s, dir
 }
 
+// writerQueryRow runs a one-row query on the writer's connection, as a
+// write of its own: the writer goroutine holds that connection while the
+// store is open (heldconn.go).
+func writerQueryRow(s *Store, query string, dest ...any) error {
+	return s.update(context.Background(), func(w *wtx) error {
+		return w.queryRow(query).Scan(dest...)
+	})
+}
+
+// writerSchemaVersion is schemaVersion on the writer's connection.
+func writerSchemaVersion(s *Store) (int, error) {
+	var v int
+	err := writerQueryRow(s, `PRAGMA user_version`, &v)
+	return v, err
+}
+
 func addAccount(t testing.TB, s *Store, name string) mailstore.Account {
 	t.Helper()
 	ctx := context.Background()
@@ -287,7 +303,7 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if v, err := schemaVersion(ctx, s2.wdb); err != nil || v < 1 {
+	if v, err := writerSchemaVersion(s2); err != nil || v < 1 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	ms2, _ := s2.HighestModSeq(ctx, a.ID)
@@ -409,9 +425,15 @@ func TestPragmas(t *testing.T) {
 		{"reader", "query_only", "1"},
 		{"reader", "busy_timeout", "10000"},
 	} {
-		db := map[string]*sql.DB{"writer": s.wdb, "reader": s.rdb, "checkpointer": s.cdb}[c.db]
 		var got string
-		if err := db.QueryRow("PRAGMA " + c.name).Scan(&got); err != nil || got != c.want {
+		var err error
+		if c.db == "writer" {
+			err = writerQueryRow(s, "PRAGMA "+c.name, &got)
+		} else {
+			db := map[string]*sql.DB{"reader": s.rdb, "checkpointer": s.cdb}[c.db]
+			err = db.QueryRow("PRAGMA " + c.name).Scan(&got)
+		}
+		if err != nil || got != c.want {
 			t.Errorf("%s PRAGMA %s = %q, %v; want %q", c.db, c.name, got, err, c.want)
 		}
 	}

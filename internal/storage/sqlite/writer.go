@@ -21,13 +21,13 @@ type writeReq struct {
 	sync syncClass
 }
 
-// wtx is what a write function sees: the batch's transaction plus the
-// bookkeeping of its own request.
+// wtx is what a write function sees: the batch's transaction (on the
+// writer's held connection, heldconn.go) plus the bookkeeping of its own
+// request.
 type wtx struct {
-	tx    *sql.Tx
-	ctx   context.Context // the writer's, never a caller's: see writer
-	now   time.Time
-	stmts *stmtCache
+	conn *heldConn
+	ctx  context.Context // the writer's, never a caller's: see writer
+	now  time.Time
 	// changed holds, per account, the highest modseq this request took:
 	// the wake-ups to send once the batch commits.
 	changed map[int64]mailstore.ModSeq
@@ -49,62 +49,16 @@ type pendingEntry struct {
 	text ftsText
 }
 
-// stmtCache keeps the writer's prepared statements. Only the writer
-// goroutine uses it. A statement is prepared between batches (preparing on
-// the pool inside a transaction would wait for the one connection the
-// transaction holds), so the first use of a query runs unprepared.
-type stmtCache struct {
-	db     *sql.DB
-	stmts  map[string]*sql.Stmt
-	wanted map[string]bool
-}
-
-// maxStmts bounds the cache: queries built from input (UID sets) vary.
-const maxStmts = 200
-
-func (c *stmtCache) get(query string) *sql.Stmt {
-	st := c.stmts[query]
-	if st == nil && len(c.stmts)+len(c.wanted) < maxStmts {
-		c.wanted[query] = true
-	}
-	return st
-}
-
-// prepare prepares the statements wanted since the last call.
-func (c *stmtCache) prepare(ctx context.Context) {
-	for q := range c.wanted {
-		if st, err := c.db.PrepareContext(ctx, q); err == nil {
-			c.stmts[q] = st
-		}
-		delete(c.wanted, q)
-	}
-}
-
-func (c *stmtCache) close() {
-	for _, st := range c.stmts {
-		st.Close()
-	}
-}
-
 func (w *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := w.stmts.get(query); st != nil {
-		return w.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	}
-	return w.tx.ExecContext(ctx, query, args...)
+	return w.conn.ExecContext(ctx, query, args...)
 }
 
 func (w *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := w.stmts.get(query); st != nil {
-		return w.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	}
-	return w.tx.QueryContext(ctx, query, args...)
+	return w.conn.QueryContext(ctx, query, args...)
 }
 
 func (w *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := w.stmts.get(query); st != nil {
-		return w.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return w.tx.QueryRowContext(ctx, query, args...)
+	return w.conn.QueryRowContext(ctx, query, args...)
 }
 
 func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
@@ -181,8 +135,8 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error {
 // its own SAVEPOINT, commits once (one fsync for the whole batch: group
 // commit, DESIGN section 3), answers the callers, then sends wake-ups.
 func (s *Store) writer() {
+	// Close closes s.wconn once the writer has gone.
 	defer close(s.done)
-	defer s.stmts.close()
 	batch := make([]*writeReq, 0, s.maxBatch)
 	for {
 		batch = batch[:0]
@@ -218,14 +172,12 @@ func (s *Store) runBatch(batch []*writeReq) {
 	deferred, flags := s.batchDefers(batch)
 	mark := deferred && flags && !s.dsync.marked
 	deferred = deferred && !mark
-	tx, err := s.beginBatch(ctx, deferred, mark)
-	if err != nil {
+	if err := s.beginBatch(ctx, deferred, mark); err != nil {
 		for _, r := range batch {
 			r.result <- err
 		}
 		return
 	}
-	defer s.stmts.prepare(ctx)
 	now := time.Now()
 	ran := 0
 	var textAdded, mustSync bool
@@ -236,7 +188,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 			errs[i] = err
 			continue
 		}
-		w := &wtx{tx: tx, ctx: ctx, now: now, stmts: s.stmts, changed: make(map[int64]mailstore.ModSeq)}
+		w := &wtx{conn: s.wconn, ctx: ctx, now: now, changed: make(map[int64]mailstore.ModSeq)}
 		var broken bool
 		if len(batch) == 1 {
 			// Alone in the transaction: a failure rolls the whole
@@ -249,7 +201,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		if broken {
 			// The transaction is in an unknown state: drop the whole batch
 			// rather than commit a half-undone request.
-			_ = tx.Rollback()
+			_ = s.wconn.rollback(ctx)
 			for j, r := range batch {
 				if j > i || errs[j] == nil {
 					errs[j] = fmt.Errorf("write batch aborted: %w", errs[i])
@@ -270,13 +222,13 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 	}
 	if ran == 0 {
-		_ = tx.Rollback()
+		_ = s.wconn.rollback(ctx)
 		for i, r := range batch {
 			r.result <- errs[i]
 		}
 		return
 	}
-	if err = tx.Commit(); err != nil {
+	if err := s.wconn.commit(ctx); err != nil {
 		err = fmt.Errorf("commit: %w", err)
 		for i, r := range batch {
 			if errs[i] == nil {
@@ -337,21 +289,22 @@ func (s *Store) runBatch(batch []*writeReq) {
 // beginBatch sets the writer connection's sync mode for the batch and
 // begins its transaction, with this process's deferred-sync marker in it
 // when mark is set.
-func (s *Store) beginBatch(ctx context.Context, deferred, mark bool) (*sql.Tx, error) {
+func (s *Store) beginBatch(ctx context.Context, deferred, mark bool) error {
 	if err := s.setSynchronous(ctx, deferred); err != nil {
-		return nil, fmt.Errorf("begin write: %w", err)
+		return fmt.Errorf("begin write: %w", err)
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("begin write: %w", err)
+	// IMMEDIATE: take the write lock now, where a busy wait can still
+	// be retried, not at the first write inside the batch.
+	if err := s.wconn.begin(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin write: %w", err)
 	}
 	if mark {
-		if err := s.writeMarker(ctx, tx); err != nil {
-			_ = tx.Rollback()
-			return nil, err
+		if err := s.writeMarker(ctx); err != nil {
+			_ = s.wconn.rollback(ctx)
+			return err
 		}
 	}
-	return tx, nil
+	return nil
 }
 
 // runAlone runs fn with runSavepoint's panic isolation but no savepoint,
