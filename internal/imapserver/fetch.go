@@ -94,6 +94,8 @@ func (s *session) cmdFetch(c *command) error {
 	}
 	utf8OK := s.utf8 || s.rev2
 	var ferr error
+	// One buffer for every message's response: bw copies it.
+	buf := make([]byte, 0, 1024)
 	err = s.srv.store.Fetch(s.ctx(), s.acct.ID, sel.mb.ID, set, fields, mailstore.ModSeq(a.changedSince), func(m *mailstore.Message) error {
 		seq := sel.seqOf(m.UID)
 		if seq == 0 {
@@ -107,8 +109,7 @@ func (s *session) cmdFetch(c *command) error {
 			}
 		}
 		s.announceKeywords(m.Flags)
-		b := make([]byte, 0, 256)
-		b = append(b, "* "...)
+		b := append(buf[:0], "* "...)
 		b = appendUint(b, uint64(seq))
 		b = append(b, " FETCH ("...)
 		n := 0
@@ -223,6 +224,7 @@ func (s *session) cmdFetch(c *command) error {
 			}
 		}
 		b = append(b, ")\r\n"...)
+		buf = b
 		_, err := s.bw.Write(b)
 		return err
 	})

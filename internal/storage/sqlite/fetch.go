@@ -129,34 +129,37 @@ func (s *Store) fetchRows(ctx context.Context, query string, args []any, fields 
 	}
 	defer rows.Close()
 	var out []*mailstore.Message
+	// One set of scan targets for every row, copied into each Message.
+	var r mailstore.Message
+	var bits, internal, save int64
+	var kws string
+	// RawBytes: the cache looks up the JSON without copying it.
+	var env, body sql.RawBytes
+	dest := []any{&r.UID, &r.ModSeq, &bits, &kws}
+	if fields&mailstore.FetchInternalDate != 0 {
+		dest = append(dest, &internal)
+	}
+	if fields&mailstore.FetchSize != 0 {
+		dest = append(dest, &r.Size, &r.LineSize)
+	}
+	if fields&mailstore.FetchEnvelope != 0 {
+		dest = append(dest, &env)
+	}
+	if fields&mailstore.FetchBody != 0 {
+		dest = append(dest, &body)
+	}
+	if fields&mailstore.FetchPreview != 0 {
+		dest = append(dest, &r.Preview)
+	}
+	if fields&mailstore.FetchIDs != 0 {
+		dest = append(dest, &r.EmailID, &r.ThreadID, &r.BlobID, &save)
+	}
 	for rows.Next() {
-		m := &mailstore.Message{}
-		var bits, internal, save int64
-		var kws string
-		// RawBytes: the cache looks up the JSON without copying it.
-		var env, body sql.RawBytes
-		dest := []any{&m.UID, &m.ModSeq, &bits, &kws}
-		if fields&mailstore.FetchInternalDate != 0 {
-			dest = append(dest, &internal)
-		}
-		if fields&mailstore.FetchSize != 0 {
-			dest = append(dest, &m.Size, &m.LineSize)
-		}
-		if fields&mailstore.FetchEnvelope != 0 {
-			dest = append(dest, &env)
-		}
-		if fields&mailstore.FetchBody != 0 {
-			dest = append(dest, &body)
-		}
-		if fields&mailstore.FetchPreview != 0 {
-			dest = append(dest, &m.Preview)
-		}
-		if fields&mailstore.FetchIDs != 0 {
-			dest = append(dest, &m.EmailID, &m.ThreadID, &m.BlobID, &save)
-		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("fetch: %w", err)
 		}
+		m := new(mailstore.Message)
+		*m = r
 		m.Flags = decodeFlags(bits, kws)
 		m.InternalDate = fromNanos(internal)
 		m.SaveDate = fromNanos(save)
