@@ -179,8 +179,17 @@ func TestFeedPageBeforeLargeGroup(t *testing.T) {
 // unseen message is, the answer is the same as a full search's.
 func TestSelectFirstUnseen(t *testing.T) {
 	env := newTestEnv(t, Config{})
-	const user = "alice@example.test"
-	const n = 1500
+	// Above firstUnseenRound the counts come first and the search widens;
+	// at or below it one search answers.
+	t.Run("large", func(t *testing.T) {
+		testFirstUnseen(t, env, "alice@example.test", 1500, []string{"1490:1500", "700", "1"}, []int{1490, 700, 1})
+	})
+	t.Run("small", func(t *testing.T) {
+		testFirstUnseen(t, env, "bob@example.test", 20, []string{"18:20", "7", "1"}, []int{18, 7, 1})
+	})
+}
+
+func testFirstUnseen(t *testing.T, env *testEnv, user string, n int, sets []string, firsts []int) {
 	ctx := context.Background()
 	acct := env.users[user]
 	inbox, err := env.store.GetMailbox(ctx, acct.ID, "INBOX")
@@ -198,18 +207,11 @@ func TestSelectFirstUnseen(t *testing.T) {
 	if lines := c.ok("EXAMINE INBOX"); hasLine(lines, "UNSEEN") {
 		t.Fatalf("UNSEEN with every message seen: %q", lines)
 	}
-	// Unseen: one in the middle and the newest few; then the head too.
-	for _, step := range []struct {
-		set   string
-		first int
-	}{
-		{"1490:1500", 1490},
-		{"700", 700},
-		{"1", 1},
-	} {
+	// Unseen: the newest few, then one in the middle, then the head too.
+	for i, set := range sets {
 		c.ok("SELECT INBOX")
-		c.ok(`STORE ` + step.set + ` -FLAGS.SILENT (\Seen)`)
+		c.ok(`STORE ` + set + ` -FLAGS.SILENT (\Seen)`)
 		lines := c.ok("EXAMINE INBOX")
-		mustHave(t, lines, fmt.Sprintf(`^\* OK \[UNSEEN %d\] `, step.first))
+		mustHave(t, lines, fmt.Sprintf(`^\* OK \[UNSEEN %d\] `, firsts[i]))
 	}
 }

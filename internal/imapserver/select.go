@@ -173,6 +173,10 @@ func (s *session) cmdSelect(c *command) error {
 	return nil
 }
 
+// firstUnseenRound is how many messages firstUnseen's first round
+// searches at each end of the mailbox.
+const firstUnseenRound = 256
+
 // firstUnseen writes the UNSEEN response of an IMAP4rev1 SELECT (RFC 3501
 // section 6.3.1: the first unseen message; IMAP4rev2 dropped it). The
 // counts say whether there is one before any message is searched.
@@ -182,11 +186,13 @@ func (s *session) cmdSelect(c *command) error {
 // widens: unseen mail is mostly either everything (the head has it) or
 // the newest (the tail holds all st.Unseen of them). The last round
 // covers the whole mailbox, so the answer never depends on the guess.
+// A mailbox no larger than the first round is searched at once: the
+// counts would cost as much as the search.
 func (s *session) firstUnseen(sel *selection) error {
 	ctx := s.ctx()
-	st, err := s.srv.store.Status(ctx, s.acct.ID, sel.mb.ID)
-	if err != nil || st.Unseen == 0 || len(sel.uids) == 0 {
-		return err
+	n := len(sel.uids)
+	if n == 0 {
+		return nil
 	}
 	search := func(lo, hi mailstore.UID) ([]mailstore.UID, error) {
 		return s.srv.store.Search(ctx, s.acct.ID, sel.mb.ID, &mailstore.SearchKey{Op: mailstore.SearchAnd, Children: []*mailstore.SearchKey{
@@ -194,9 +200,16 @@ func (s *session) firstUnseen(sel *selection) error {
 			{Op: mailstore.SearchNoFlag, Flag: mailstore.FlagSeen},
 		}})
 	}
-	n := len(sel.uids)
 	var found []mailstore.UID
-	for k := 256; ; k *= 4 {
+	var err error
+	var st mailstore.MailboxStatus
+	if n > firstUnseenRound {
+		st, err = s.srv.store.Status(ctx, s.acct.ID, sel.mb.ID)
+		if err != nil || st.Unseen == 0 {
+			return err
+		}
+	}
+	for k := firstUnseenRound; ; k *= 4 {
 		if k >= n {
 			if found, err = search(1, mailstore.MaxUID); err != nil {
 				return err
