@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"sync"
 
@@ -113,11 +114,24 @@ func (h *heldConn) commit(ctx context.Context) error {
 
 // close closes the statements and hands the connection back to its pool.
 func (h *heldConn) close() error {
+	h.closeStmts()
+	return h.c.Close()
+}
+
+// discard closes the connection itself: one whose transaction could not
+// be ended must not go back to the pool, where single queries would read
+// that transaction's old snapshot.
+func (h *heldConn) discard() {
+	h.closeStmts()
+	// database/sql closes a connection whose Raw returns ErrBadConn.
+	_ = h.c.Raw(func(any) error { return driver.ErrBadConn })
+}
+
+func (h *heldConn) closeStmts() {
 	for _, st := range h.stmts {
 		st.Close()
 	}
 	h.stmts = nil
-	return h.c.Close()
 }
 
 // readConns is the set of reader connections read transactions run on,
@@ -165,7 +179,7 @@ func (p *readConns) get(ctx context.Context) (*heldConn, error) {
 	return h, nil
 }
 
-// put gives a connection back; one that failed (ok false) is closed,
+// put gives a connection back; one that failed (ok false) is discarded,
 // and the next get opens another in its place.
 func (p *readConns) put(h *heldConn, ok bool) {
 	p.mu.Lock()
@@ -174,7 +188,10 @@ func (p *readConns) put(h *heldConn, ok bool) {
 		p.free = append(p.free, h)
 	}
 	p.mu.Unlock()
-	if !keep {
+	switch {
+	case !ok:
+		h.discard()
+	case !keep:
 		h.close()
 	}
 	<-p.sem

@@ -96,7 +96,24 @@ func TestReadConnsReuse(t *testing.T) {
 	if h2 != h1 {
 		t.Fatal("a free connection was not reused")
 	}
+	// h2 fails inside a transaction holding a snapshot: discarded, it
+	// must not reach the pool, whose single queries would read that
+	// snapshot (the pool hands out the connection returned last).
+	var before, after int
+	if err := h2.begin(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.QueryRowContext(ctx, `SELECT count(*) FROM accounts`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
 	p.put(h2, false)
+	addAccount(t, s, "later@example.test")
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM accounts`).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if after != before+1 {
+		t.Fatalf("a single query after the discard saw %d accounts, want %d: the failed connection's snapshot", after, before+1)
+	}
 	h3, err := p.get(ctx)
 	if err != nil {
 		t.Fatal(err)
