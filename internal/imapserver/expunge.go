@@ -34,7 +34,11 @@ func (s *session) cmdExpunge(c *command) error {
 	if len(del) == 0 {
 		return nil
 	}
-	removed, modseq, err := s.srv.store.Expunge(s.ctx(), s.acct.ID, sel.mb.ID, mailstore.CompactUIDs(del))
+	// The search runs on a reader, in parallel with other sessions'
+	// work; the store then removes those still \Deleted in the
+	// transaction that checks, so a message another session has just
+	// undeleted stays.
+	removed, modseq, err := s.srv.store.ExpungeDeleted(s.ctx(), s.acct.ID, sel.mb.ID, mailstore.CompactUIDs(del))
 	if err != nil {
 		return err
 	}

@@ -372,7 +372,7 @@ func (s *session) cmdClose(c *command) error {
 		}
 		del = sel.known(del)
 		if len(del) > 0 {
-			if _, _, err := s.srv.store.Expunge(s.ctx(), s.acct.ID, sel.mb.ID, mailstore.CompactUIDs(del)); err != nil {
+			if _, _, err := s.srv.store.ExpungeDeleted(s.ctx(), s.acct.ID, sel.mb.ID, mailstore.CompactUIDs(del)); err != nil {
 				return err
 			}
 		}

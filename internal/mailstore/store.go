@@ -109,11 +109,16 @@ type Mail interface {
 	// Move is Copy and Expunge in one transaction: a concurrent reader
 	// never sees zero or two copies (RFC 6851).
 	Move(ctx context.Context, accountID, srcMailbox int64, uids UIDSet, dstMailbox int64) (CopyResult, error)
-	// Expunge removes the messages in uids (all of them; the caller selects
-	// \Deleted ones via Search when that is the rule), leaving tombstones
+	// Expunge removes the messages in uids (all of them: POP3's DELE;
+	// IMAP's EXPUNGE uses ExpungeDeleted), leaving tombstones
 	// and keeping them recoverable. Returns the UIDs removed and the modseq
 	// of the change (0 when nothing was removed).
 	Expunge(ctx context.Context, accountID, mailboxID int64, uids UIDSet) ([]UID, ModSeq, error)
+	// ExpungeDeleted is Expunge of the messages in uids that have \Deleted
+	// when it runs (RFC 9051 section 6.4.3, RFC 4315 UID EXPUNGE): one
+	// whose \Deleted another session has just taken away stays, which a
+	// Search followed by Expunge cannot promise.
+	ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids UIDSet) ([]UID, ModSeq, error)
 	// Search returns the UIDs matching key, ascending.
 	Search(ctx context.Context, accountID, mailboxID int64, key *SearchKey) ([]UID, error)
 

@@ -436,6 +436,39 @@ func testStatus(t *testing.T, b Backend) {
 		expectErr(t, "Copy into an unknown mailbox", err, mailstore.ErrNoSuchMailbox)
 	})
 
+	// RFC 9051 section 6.4.3, RFC 4315: EXPUNGE removes the messages that
+	// have \Deleted when it runs, within the set the session knows.
+	t.Run("ExpungeDeleted", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, b)
+		s, ctx := f.S(), f.ctx
+		a := f.account("alice@example.test")
+		box := f.create(a.ID, "Del")
+		u := f.appendN(a.ID, box.ID, "del", 6)
+		f.storeFlags(a.ID, box.ID, mailstore.FlagsAdd, []string{mailstore.FlagDeleted}, u[1], u[2], u[4])
+		// Another session takes \Deleted away from u[2] before the
+		// expunge: it stays.
+		f.storeFlags(a.ID, box.ID, mailstore.FlagsRemove, []string{mailstore.FlagDeleted}, u[2])
+		before := f.modseq(a.ID)
+		// u[4] has \Deleted but is outside the set: it stays too.
+		gone, ms, err := s.ExpungeDeleted(ctx, a.ID, box.ID, mailstore.UIDSet{{Lo: u[0], Hi: u[3]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(gone, []mailstore.UID{u[1]}) || ms <= before {
+			t.Fatalf("ExpungeDeleted = %v at modseq %d (was %d); want [%d] at a higher one", gone, ms, before, u[1])
+		}
+		if got, want := f.uids(a.ID, box.ID), []mailstore.UID{u[0], u[2], u[3], u[4], u[5]}; !slices.Equal(got, want) {
+			t.Fatalf("left %v, want %v", got, want)
+		}
+		// Nothing with \Deleted in the set: nothing removed, no modseq.
+		if gone, ms, err := s.ExpungeDeleted(ctx, a.ID, box.ID, mailstore.UIDSetOf(u[0], u[5])); err != nil || len(gone) != 0 || ms != 0 {
+			t.Fatalf("ExpungeDeleted of undeleted messages = %v, %d, %v; want none", gone, ms, err)
+		}
+		_, _, err = s.ExpungeDeleted(ctx, a.ID, box.ID+100000, mailstore.UIDSetOf(u[0]))
+		expectErr(t, "ExpungeDeleted in an unknown mailbox", err, mailstore.ErrNoSuchMailbox)
+	})
+
 	t.Run("Closed", func(t *testing.T) {
 		t.Parallel()
 		st, err := b.Open(b.Fresh(t))

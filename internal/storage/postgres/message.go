@@ -26,10 +26,16 @@ func uidRanges(set mailstore.UIDSet) (lo, hi []int64) {
 
 // selectUIDs lists the existing UIDs of a mailbox within set, ascending.
 func selectUIDs(q querier, mailboxID int64, set mailstore.UIDSet) ([]mailstore.UID, error) {
+	return selectUIDsFlagged(q, mailboxID, set, false)
+}
+
+// selectUIDsFlagged is selectUIDs of the messages with \Deleted only,
+// when deleted is set.
+func selectUIDsFlagged(q querier, mailboxID int64, set mailstore.UIDSet, deleted bool) ([]mailstore.UID, error) {
 	lo, hi := uidRanges(set)
 	rows, err := q.Query(context.Background(), `SELECT m.uid FROM messages m
 		JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
-		WHERE m.mailbox_id = $1 ORDER BY m.uid`, mailboxID, lo, hi)
+		WHERE m.mailbox_id = $1 AND (NOT $4 OR $5 = ANY(m.flags)) ORDER BY m.uid`, mailboxID, lo, hi, deleted, mailstore.FlagDeleted)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: select uids: %w", err)
 	}
@@ -459,6 +465,19 @@ func addTombstones(w *wtx, acct, mailboxID int64, uids []mailstore.UID, ms mails
 }
 
 func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet) ([]mailstore.UID, mailstore.ModSeq, error) {
+	return s.expunge(ctx, accountID, mailboxID, uids, false)
+}
+
+// ExpungeDeleted removes the messages in uids that have \Deleted now,
+// as Expunge does (mailstore.Store).
+func (s *Store) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet) ([]mailstore.UID, mailstore.ModSeq, error) {
+	return s.expunge(ctx, accountID, mailboxID, uids, true)
+}
+
+// expunge removes the messages in uids, only those with \Deleted when
+// deletedOnly is set. Every write locks the account row first, so no
+// STORE changes \Deleted between the choice and the removal.
+func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet, deletedOnly bool) ([]mailstore.UID, mailstore.ModSeq, error) {
 	var gone []mailstore.UID
 	var ms mailstore.ModSeq
 	err := s.write(ctx, func(w *wtx) error {
@@ -470,7 +489,7 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids ma
 		if err != nil {
 			return err
 		}
-		found, err := selectUIDs(w, mb.ID, uids)
+		found, err := selectUIDsFlagged(w, mb.ID, uids, deletedOnly)
 		if err != nil || len(found) == 0 {
 			return err
 		}

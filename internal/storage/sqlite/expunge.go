@@ -20,10 +20,21 @@ type msgRef struct {
 	blobID   string
 }
 
-// selectRefs lists the rows of mb matching where (a condition with args),
-// in UID order; a non-exact UID set is filtered here.
+// selectRefs lists the rows of mb with a UID in set, in UID order; a
+// non-exact UID set is filtered here.
 func (w *wtx) selectRefs(mb *mailstore.Mailbox, set mailstore.UIDSet) ([]msgRef, error) {
+	return w.selectRefsFlagged(mb, set, 0)
+}
+
+// selectRefsFlagged is selectRefs of the rows with every flag bit of
+// bits set (0: every row).
+func (w *wtx) selectRefsFlagged(mb *mailstore.Mailbox, set mailstore.UIDSet, bits int64) ([]msgRef, error) {
 	cond, args, exact := uidCond("uid", set)
+	if bits != 0 {
+		// In SQL: EXPUNGE names every message the session knows.
+		cond += " AND flags & ? = ?"
+		args = append(args, bits, bits)
+	}
 	rows, err := w.query(`SELECT id, uid, flags, keywords, internal_date, size, hdr_from, hdr_subject, blob_id
 		FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`, append([]any{mb.ID}, args...)...)
 	if err != nil {
@@ -36,7 +47,7 @@ func (w *wtx) selectRefs(mb *mailstore.Mailbox, set mailstore.UIDSet) ([]msgRef,
 		if err := rows.Scan(&r.id, &r.uid, &r.flags, &r.keywords, &r.internal, &r.size, &r.from, &r.subject, &r.blobID); err != nil {
 			return nil, fmt.Errorf("select messages: %w", err)
 		}
-		if exact || set.Contains(r.uid) {
+		if (exact || set.Contains(r.uid)) && r.flags&bits == bits {
 			out = append(out, r)
 		}
 	}
@@ -93,6 +104,17 @@ func (s *Store) expungeAll(w *wtx, mb *mailstore.Mailbox, m mailstore.ModSeq) er
 // Expunge removes the messages in uids, leaving tombstones and keeping
 // them recoverable (RFC 9051 section 6.4.3 for the caller's selection).
 func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet) ([]mailstore.UID, mailstore.ModSeq, error) {
+	return s.expunge(ctx, accountID, mailboxID, uids, 0)
+}
+
+// ExpungeDeleted removes the messages in uids that have \Deleted now,
+// as Expunge does (mailstore.Store).
+func (s *Store) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet) ([]mailstore.UID, mailstore.ModSeq, error) {
+	return s.expunge(ctx, accountID, mailboxID, uids, bitDeleted)
+}
+
+// expunge removes the messages in uids with every flag bit of bits.
+func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet, bits int64) ([]mailstore.UID, mailstore.ModSeq, error) {
 	var out []mailstore.UID
 	var mod mailstore.ModSeq
 	err := s.update(ctx, func(w *wtx) error {
@@ -101,7 +123,7 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids ma
 		if err != nil {
 			return err
 		}
-		refs, err := w.selectRefs(&mb, uids)
+		refs, err := w.selectRefsFlagged(&mb, uids, bits)
 		if err != nil || len(refs) == 0 {
 			return err
 		}
