@@ -44,8 +44,9 @@ type Options struct {
 	// MaxBatch bounds how many waiting writes share one transaction;
 	// 0: 256.
 	MaxBatch int
-	// Readers is the size of the reader connection pool; 0: 2*GOMAXPROCS,
-	// at least 4.
+	// Readers is how many read transactions run at once, each on a
+	// connection of its own (heldconn.go), and as many more connections
+	// serve single queries; 0: 2*GOMAXPROCS, at least 4.
 	Readers int
 	// BusyTimeout is how long a connection waits for another process's
 	// lock; 0: 10s.
