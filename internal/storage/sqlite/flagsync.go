@@ -72,8 +72,13 @@ func bootHash(id string) int64 {
 	return int64(h.Sum64() >> 1)
 }
 
-// countOldMarkers counts the markers of boots other than the one given.
-const countOldMarkers = `SELECT count(*) FROM counters WHERE name >= ? AND name < ? AND value <> ?`
+// oldMarkers picks the markers of boots other than the one given, with
+// the arguments of oldMarkerArgs.
+const oldMarkers = `FROM counters WHERE name >= ? AND name < ? AND value <> ?`
+
+func oldMarkerArgs(boot int64) []any {
+	return []any{deferredPrefix, deferredPrefix + "\xff", boot}
+}
 
 // recoverModSeqs runs in Open, before the writer starts. It looks for
 // markers of an earlier boot and, if there are any, moves modseqs up and
@@ -85,8 +90,7 @@ func recoverModSeqs(ctx context.Context, wdb *sql.DB, boot int64) (bool, error) 
 	// gets here, and the write transaction below would take the write
 	// lock for nothing.
 	var old int
-	if err := wdb.QueryRowContext(ctx, countOldMarkers,
-		deferredPrefix, deferredPrefix+"\xff", boot).Scan(&old); err != nil {
+	if err := wdb.QueryRowContext(ctx, `SELECT count(*) `+oldMarkers, oldMarkerArgs(boot)...).Scan(&old); err != nil {
 		return false, fmt.Errorf("deferred sync recovery: %w", err)
 	}
 	if old == 0 {
@@ -99,8 +103,7 @@ func recoverModSeqs(ctx context.Context, wdb *sql.DB, boot int64) (bool, error) 
 	defer tx.Rollback() //nolint:errcheck // after Commit: a no-op
 	// Again inside the transaction: another process may have recovered
 	// in between.
-	err = tx.QueryRowContext(ctx, countOldMarkers,
-		deferredPrefix, deferredPrefix+"\xff", boot).Scan(&old)
+	err = tx.QueryRowContext(ctx, `SELECT count(*) `+oldMarkers, oldMarkerArgs(boot)...).Scan(&old)
 	if err != nil {
 		return false, fmt.Errorf("deferred sync recovery: %w", err)
 	}
@@ -118,8 +121,7 @@ func recoverModSeqs(ctx context.Context, wdb *sql.DB, boot int64) (bool, error) 
 			return false, fmt.Errorf("deferred sync recovery: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM counters WHERE name >= ? AND name < ? AND value <> ?`,
-		deferredPrefix, deferredPrefix+"\xff", boot); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE `+oldMarkers, oldMarkerArgs(boot)...); err != nil {
 		return false, fmt.Errorf("deferred sync recovery: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
