@@ -36,7 +36,8 @@ type Store struct {
 	Backend string `toml:"backend"` // "sqlite" or "postgres"
 	DSN     string `toml:"dsn"`     // postgres connection string
 	// FlagSync is FlagSyncAlways or FlagSyncDeferred: whether a flag
-	// change is synced to disk before the client hears OK (sqlite only).
+	// change, and the expunge of \Deleted messages, is synced to disk
+	// before the client hears OK (sqlite only).
 	FlagSync string `toml:"flag_sync"`
 }
 

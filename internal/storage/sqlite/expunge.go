@@ -108,7 +108,12 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids ma
 }
 
 // ExpungeDeleted removes the messages in uids that have \Deleted now,
-// as Expunge does (mailstore.Store).
+// as Expunge does (mailstore.Store). With Options.DeferFlagSync it is
+// answered before its commit is synced, like the STORE of \Deleted it
+// completes: a power cut that undoes it puts the messages back in their
+// mailbox (their blobs stay while anything refers to them), and the
+// recovery gives them new modseqs, so every client sees them again
+// (flagsync.go). Expunge, POP3's, keeps the sync: DELE asks for no flag.
 func (s *Store) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet) ([]mailstore.UID, mailstore.ModSeq, error) {
 	return s.expunge(ctx, accountID, mailboxID, uids, bitDeleted)
 }
@@ -117,7 +122,11 @@ func (s *Store) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, 
 func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet, bits int64) ([]mailstore.UID, mailstore.ModSeq, error) {
 	var out []mailstore.UID
 	var mod mailstore.ModSeq
-	err := s.update(ctx, func(w *wtx) error {
+	write := s.update
+	if bits == bitDeleted {
+		write = s.updateFlags
+	}
+	err := write(ctx, func(w *wtx) error {
 		out, mod = nil, 0
 		mb, err := getMailboxByID(w.ctx, w, accountID, mailboxID)
 		if err != nil {

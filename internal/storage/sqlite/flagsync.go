@@ -21,9 +21,13 @@ import (
 // commits at synchronous=NORMAL: into the WAL (so it survives the process
 // being killed) without a sync. The next synced commit syncs the whole
 // WAL, and the checkpointer syncs it at the latest checkpointEvery after
-// the commit. Messages, expunges, mailboxes and everything else still
-// sync before they are acknowledged. Dovecot's default (mail_fsync =
-// optimized) makes the same trade.
+// the commit. The expunge of messages marked \Deleted (IMAP EXPUNGE,
+// UID EXPUNGE, CLOSE) is deferred too: it completes the flag change, and
+// a power cut that undoes it puts the messages back, losing none (an
+// expunge only moves a row into the retention area; the blob stays).
+// New messages, copies, moves, POP3's deletions, mailboxes and everything
+// else still sync before they are acknowledged. Dovecot's default
+// (mail_fsync = optimized) makes the same trade, expunges included.
 //
 // What a power cut may undo must not leave an IMAP client out of step.
 // Lost flag changes took modseqs that the account's counter, rolled back
@@ -183,8 +187,9 @@ type syncClass uint8
 const (
 	// syncAlways: before the request is answered (the default).
 	syncAlways syncClass = iota
-	// syncUnlessFlagsDeferred: a flag change; with Options.DeferFlagSync
-	// it may be answered before the sync.
+	// syncUnlessFlagsDeferred: a flag change or an expunge of \Deleted
+	// messages; with Options.DeferFlagSync it may be answered before the
+	// sync.
 	syncUnlessFlagsDeferred
 	// syncNever: the store's own bookkeeping, which a power cut may undo
 	// at no cost (the indexer's clearing of fts_pending: an entry found

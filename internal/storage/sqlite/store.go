@@ -55,8 +55,8 @@ type Options struct {
 	// processes on the same database, to wake this process's watchers;
 	// 0: one second; negative: never.
 	PollInterval time.Duration
-	// DeferFlagSync commits batches of nothing but flag changes without
-	// syncing the WAL; it is synced by the next other commit or within
+	// DeferFlagSync commits batches of nothing but flag changes and
+	// expunges of \Deleted messages without syncing the WAL; it is synced by the next other commit or within
 	// checkpointEvery (flagsync.go). Needs Linux's boot id.
 	DeferFlagSync bool
 	// Logger gets the store's warnings; nil: none.

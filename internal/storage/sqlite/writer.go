@@ -95,7 +95,8 @@ func (s *Store) update(ctx context.Context, fn func(w *wtx) error) error {
 	return s.submit(ctx, &writeReq{ctx: ctx, fn: fn, result: make(chan error, 1)})
 }
 
-// updateFlags is update for a write that changes nothing but flags: with
+// updateFlags is update for a write that changes nothing but flags, or
+// expunges only messages that have \Deleted (ExpungeDeleted): with
 // Options.DeferFlagSync it may return before its commit is synced
 // (flagsync.go).
 func (s *Store) updateFlags(ctx context.Context, fn func(w *wtx) error) error {
