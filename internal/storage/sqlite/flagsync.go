@@ -157,7 +157,7 @@ func startDeferredSync(ctx context.Context, wdb *sql.DB, busy time.Duration, opt
 		return deferredSync{}, err
 	}
 	if moved && opts.Logger != nil {
-		opts.Logger.Warn("the machine restarted while flag changes may not have been synced (store.flag_sync = deferred): every modseq moved up, IMAP clients will fetch all flags again")
+		opts.Logger.Warn("the machine restarted while flag changes and expunges may not have been synced (store.flag_sync = deferred): every modseq moved up, IMAP clients will fetch all flags again and see any message whose expunge was undone")
 	}
 	return deferredSync{on: opts.DeferFlagSync, boot: boot, marker: newMarkerName()}, nil
 }
