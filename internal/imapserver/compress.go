@@ -145,6 +145,15 @@ func (z *compressConn) release(d *deflater) {
 	deflaters.Put(d)
 }
 
+// CloseWrite ends the output of the connection under the stream (TLS:
+// its close_notify), for linger.
+func (z *compressConn) CloseWrite() error {
+	if cw, ok := z.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // Close closes the connection, drops a compressor still held (output cut
 // off by an error) and ends the decoder's goroutine.
 func (z *compressConn) Close() error {

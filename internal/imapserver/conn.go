@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/roost-mail/roost/internal/auth"
+	"github.com/roost-mail/roost/internal/linger"
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
@@ -102,11 +103,13 @@ func (s *session) interrupt() {
 	_ = s.raw.SetReadDeadline(time.Now())
 }
 
+// close ends the connection so that the client reads our last reply
+// even if it sent more we did not read (linger).
 func (s *session) close() {
 	if s.sel != nil && s.sel.watcher != nil {
 		s.sel.watcher.Close()
 	}
-	_ = s.conn.Close()
+	_ = linger.Close(s.conn, s.raw)
 }
 
 func (s *session) startTLS() error {

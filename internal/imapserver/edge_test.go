@@ -1,6 +1,11 @@
 package imapserver
 
-import "testing"
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
 
 // Edge cases: an empty message, MOVE into the selected mailbox itself,
 // \Recent refused as a flag, read-only refusals.
@@ -41,4 +46,23 @@ func TestBinaryUnknownCTE(t *testing.T) {
 	c.ok("SELECT INBOX")
 	mustHave(t, c.cmd("FETCH 1 BINARY.PEEK[1]"), `^t\d+ NO \[UNKNOWN-CTE\]`)
 	mustHave(t, c.cmd("FETCH 1 BODY.PEEK[1]"), `^\* 1 FETCH \(BODY\[1\] \{21\}\r\nbegin 644 x`)
+}
+
+// TestLastReplyNotReset: a client pipelines more after LOGOUT. The
+// server reads no further, yet the client must read the BYE, the tagged
+// OK and then the end of the stream, not a reset that can destroy them
+// (the unread input would make a plain close send one; linger).
+func TestLastReplyNotReset(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	c := env.login(t, "alice@example.test")
+	junk := strings.Repeat("x NOOP\r\n", 32<<10)
+	go func() { _, _ = io.WriteString(c.c, "t1 LOGOUT\r\n"+junk) }()
+	_ = c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	out, err := io.ReadAll(c.r)
+	if err != nil {
+		t.Fatalf("after LOGOUT and more: %v (read %q)", err, out)
+	}
+	if !strings.HasSuffix(string(out), "* BYE Logging out\r\nt1 OK LOGOUT completed\r\n") {
+		t.Fatalf("after LOGOUT and more: %q", out)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/roost-mail/roost/internal/linger"
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
@@ -237,7 +238,7 @@ func (s *session) cmdIdle(c *command) error {
 			}
 			if s.sel.deleted {
 				s.bye("Selected mailbox was deleted")
-				_ = s.conn.Close()
+				linger.Start(s.conn, s.raw) // the DONE reader returns by then
 				<-lines
 				return nil
 			}
@@ -253,7 +254,7 @@ func (s *session) cmdIdle(c *command) error {
 		case <-s.srv.done:
 			s.ensureWriter()
 			s.bye("Server shutting down")
-			_ = s.conn.Close()
+			linger.Start(s.conn, s.raw)
 			<-lines
 			return nil
 		}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/roost-mail/roost/internal/auth"
+	"github.com/roost-mail/roost/internal/linger"
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
@@ -157,7 +158,7 @@ func (s *Server) handle(c net.Conn, implicitTLS bool) {
 	if s.closing.Load() {
 		s.mu.Unlock()
 		_, _ = c.Write([]byte("* BYE Server shutting down\r\n"))
-		_ = c.Close()
+		_ = linger.Close(c, c)
 		return
 	}
 	s.sessions[sess] = struct{}{}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/roost-mail/roost/internal/auth"
+	"github.com/roost-mail/roost/internal/linger"
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
@@ -119,7 +120,8 @@ func (s *session) run() {
 		if s.drop != nil {
 			s.drop.close()
 		}
-		s.nc.Close()
+		// The client reads our last reply even if it sent more.
+		linger.Close(s.nc, s.raw)
 	}()
 	s.setConn(s.raw)
 	if s.isTLS {

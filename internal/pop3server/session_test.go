@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -478,6 +479,24 @@ func TestAutologout(t *testing.T) {
 	c = e.dial()
 	c.login(a.Name)
 	c.ok("QUIT")
+}
+
+// TestLastReplyNotReset: a client pipelines more after QUIT. The
+// server reads no further, yet the client must read QUIT's answer and
+// then the end of the stream, not a reset that can destroy the answer
+// (the unread input would make a plain close send one; linger).
+func TestLastReplyNotReset(t *testing.T) {
+	e := newEnv(t)
+	a := e.account("alice@example.org")
+	c := e.dial()
+	c.login(a.Name)
+	junk := strings.Repeat("NOOP\r\n", 32<<10)
+	go func() { _, _ = io.WriteString(c.c, "QUIT\r\n"+junk) }()
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	out, err := io.ReadAll(c.r)
+	if err != nil || !strings.HasPrefix(string(out), "+OK") || strings.Count(string(out), "\r\n") != 1 {
+		t.Fatalf("after QUIT and more: %q, %v; want one +OK line and the end", out, err)
+	}
 }
 
 func TestShutdown(t *testing.T) {
