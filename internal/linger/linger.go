@@ -50,3 +50,14 @@ func Close(conn, raw net.Conn) error {
 	_, _ = io.CopyN(io.Discard, raw, maxDrain)
 	return conn.Close()
 }
+
+// CloseLater is Close for a caller that must not wait (go-smtp closes a
+// server's connections one after another): the output ends now; the
+// draining and the close run on a goroutine of their own.
+func CloseLater(conn, raw net.Conn) {
+	Start(conn, raw)
+	go func() {
+		_, _ = io.CopyN(io.Discard, raw, maxDrain)
+		_ = conn.Close()
+	}()
+}

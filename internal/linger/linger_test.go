@@ -19,6 +19,7 @@ func TestCloseKeepsLastReply(t *testing.T) {
 		reset bool
 	}{
 		{"linger", func(c net.Conn) error { return Close(c, c) }, false},
+		{"later", func(c net.Conn) error { CloseLater(c, c); return nil }, false},
 		{"plain", func(c net.Conn) error { return c.Close() }, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -296,5 +297,22 @@ func TestLongLineInData(t *testing.T) {
 	w.expect("554 5.6.0 ")
 	if n := len(e.mailbox(t, e.bob, "")); n != 0 {
 		t.Fatalf("stored %d", n)
+	}
+}
+
+// TestLastReplyNotReset: a client pipelines more after QUIT. The server
+// reads no further, yet the client must read the 221 and then the end of
+// the stream, not a reset that can destroy the reply (the unread input
+// would make a plain close send one; linger).
+func TestLastReplyNotReset(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO c", "250 ")
+	junk := strings.Repeat("NOOP\r\n", 32<<10)
+	go func() { _, _ = io.WriteString(w.c, "QUIT\r\n"+junk) }()
+	out, err := io.ReadAll(w.br)
+	if err != nil || !strings.HasPrefix(string(out), "221 ") || strings.Count(string(out), "\r\n") != 1 {
+		t.Fatalf("after QUIT and more: %q, %v; want one 221 line and the end", out, err)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/roost-mail/roost/internal/auth"
+	"github.com/roost-mail/roost/internal/linger"
 	"github.com/roost-mail/roost/internal/delivery"
 	"github.com/roost-mail/roost/internal/mailstore"
 	"github.com/roost-mail/roost/internal/queue"
@@ -251,7 +252,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 func refuseBusy(c net.Conn, log *slog.Logger, ip string) {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	fmt.Fprintf(c, "421 4.7.0 Too many connections from your address, try later\r\n")
-	c.Close()
+	linger.Close(c, c)
 	log.Info("connection refused: per-IP limit", "ip", ip)
 }
 
@@ -291,9 +292,11 @@ func (c *trackedConn) SetDeadline(t time.Time) error {
 	return c.SetReadDeadline(t)
 }
 
+// Close ends the connection so that the client reads the last reply
+// (221, 421) even if it pipelined more (linger); it does not wait.
 func (c *trackedConn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(func() {
+		linger.CloseLater(c.Conn, c.Conn)
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		if c.s.perIP[c.ip]--; c.s.perIP[c.ip] <= 0 {
@@ -301,7 +304,7 @@ func (c *trackedConn) Close() error {
 		}
 		c.s.mu.Unlock()
 	})
-	return err
+	return nil
 }
 
 func remoteIP(a net.Addr) string {
