@@ -27,8 +27,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/roost-mail/roost/internal/auth"
-	"github.com/roost-mail/roost/internal/linger"
 	"github.com/roost-mail/roost/internal/delivery"
+	"github.com/roost-mail/roost/internal/linger"
 	"github.com/roost-mail/roost/internal/mailstore"
 	"github.com/roost-mail/roost/internal/queue"
 )
