@@ -148,6 +148,7 @@ load() {
 }
 FIRST=0
 for n in "${CLIENTS[@]}"; do
+  RATIOS=()
   for round in $(seq "$ROUNDS"); do
     SEEDNOW=$SEED; [ "$round" -gt 1 ] && SEEDNOW=0
     if [ $((round % 2)) -eq 1 ]; then
@@ -162,6 +163,10 @@ for n in "${CLIENTS[@]}"; do
     echo "round=$round dovecot $d"
     echo "round=$round roost   $r"
     awk -v r="$rc" -v d="$dc" -v n="$n" -v m="$SEED" 'BEGIN{printf "clients=%d messages=%d roost/dovecot = %.2fx\n", n, m, r/d}'
+    RATIOS+=("$(awk -v r="$rc" -v d="$dc" 'BEGIN{printf "%.4f", r/d}')")
   done
+  # Dovecot's rate moves from run to run more than Roost's: the median
+  # of the rounds is the figure to compare across runs.
+  printf '%s\n' "${RATIOS[@]}" | sort -n | awk -v n="$n" -v m="$SEED" '{v[NR]=$1} END{med=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "clients=%d messages=%d median of %d rounds roost/dovecot = %.2fx\n", n, m, NR, med}'
   FIRST=$((FIRST + n))
 done
