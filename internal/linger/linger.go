@@ -47,8 +47,7 @@ func Start(conn, raw net.Conn) {
 // until it closes (or Timeout, or maxDrain bytes), then close conn.
 func Close(conn, raw net.Conn) error {
 	Start(conn, raw)
-	_, _ = io.CopyN(io.Discard, raw, maxDrain)
-	return conn.Close()
+	return drainClose(conn, raw)
 }
 
 // CloseLater is Close for a caller that must not wait (go-smtp closes a
@@ -56,8 +55,12 @@ func Close(conn, raw net.Conn) error {
 // draining and the close run on a goroutine of their own.
 func CloseLater(conn, raw net.Conn) {
 	Start(conn, raw)
-	go func() {
-		_, _ = io.CopyN(io.Discard, raw, maxDrain)
-		_ = conn.Close()
-	}()
+	go drainClose(conn, raw) //nolint:errcheck // nobody waits for it
+}
+
+// drainClose discards what raw still delivers (to its end, the deadline
+// Start set, or maxDrain bytes), then closes conn.
+func drainClose(conn, raw net.Conn) error {
+	_, _ = io.CopyN(io.Discard, raw, maxDrain)
+	return conn.Close()
 }

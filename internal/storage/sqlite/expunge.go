@@ -104,7 +104,7 @@ func (s *Store) expungeAll(w *wtx, mb *mailstore.Mailbox, m mailstore.ModSeq) er
 // Expunge removes the messages in uids, leaving tombstones and keeping
 // them recoverable (RFC 9051 section 6.4.3 for the caller's selection).
 func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet) ([]mailstore.UID, mailstore.ModSeq, error) {
-	return s.expunge(ctx, accountID, mailboxID, uids, 0)
+	return s.expunge(ctx, s.update, accountID, mailboxID, uids, 0)
 }
 
 // ExpungeDeleted removes the messages in uids that have \Deleted now,
@@ -115,17 +115,14 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids ma
 // recovery gives them new modseqs, so every client sees them again
 // (flagsync.go). Expunge, POP3's, keeps the sync: DELE asks for no flag.
 func (s *Store) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet) ([]mailstore.UID, mailstore.ModSeq, error) {
-	return s.expunge(ctx, accountID, mailboxID, uids, bitDeleted)
+	return s.expunge(ctx, s.updateFlags, accountID, mailboxID, uids, bitDeleted)
 }
 
-// expunge removes the messages in uids with every flag bit of bits.
-func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids mailstore.UIDSet, bits int64) ([]mailstore.UID, mailstore.ModSeq, error) {
+// expunge removes the messages in uids with every flag bit of bits, as
+// one write made by write (update or updateFlags: when it is synced).
+func (s *Store) expunge(ctx context.Context, write func(context.Context, func(*wtx) error) error, accountID, mailboxID int64, uids mailstore.UIDSet, bits int64) ([]mailstore.UID, mailstore.ModSeq, error) {
 	var out []mailstore.UID
 	var mod mailstore.ModSeq
-	write := s.update
-	if bits == bitDeleted {
-		write = s.updateFlags
-	}
 	err := write(ctx, func(w *wtx) error {
 		out, mod = nil, 0
 		mb, err := getMailboxByID(w.ctx, w, accountID, mailboxID)

@@ -373,10 +373,7 @@ func BenchmarkStoreFlags(b *testing.B) {
 // change learns every message's flags again.
 func TestDeferredPowerCut(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{DeferFlagSync: true, bootID: func() (string, error) { return "boot-a", nil }, holdIndexer: true, holdCheckpointer: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openUncheckpointed(t, dir)
 	a := addAccount(t, s, "a@example.test")
 	for _, id := range []string{"m1", "m2", "m3"} {
 		deliverOne(t, s, a.ID, id)
@@ -451,10 +448,7 @@ func powerCut(t *testing.T, s *Store, dir string, walSize int64) *Store {
 // also in the retention area. POP3's Expunge still syncs.
 func TestDeferredExpungePowerCut(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{DeferFlagSync: true, bootID: func() (string, error) { return "boot-a", nil }, holdIndexer: true, holdCheckpointer: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openUncheckpointed(t, dir)
 	ctx := context.Background()
 	a := addAccount(t, s, "a@example.test")
 	for _, id := range []string{"m1", "m2", "m3"} {
@@ -509,6 +503,18 @@ func TestDeferredExpungePowerCut(t *testing.T) {
 	if err != nil || len(d) != 1 {
 		t.Fatalf("retention after the cut: %+v, %v; want only POP3's synced expunge", d, err)
 	}
+}
+
+// openUncheckpointed opens dir deferring flag syncs, with the indexer and
+// the checkpointer held: nothing but the writer syncs the WAL, so the
+// size it had after a synced commit marks what a power cut keeps.
+func openUncheckpointed(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, Options{DeferFlagSync: true, bootID: func() (string, error) { return "boot-a", nil }, holdIndexer: true, holdCheckpointer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // copyFile copies src to dst, only its first n bytes when n >= 0.

@@ -56,8 +56,9 @@ type Options struct {
 	// 0: one second; negative: never.
 	PollInterval time.Duration
 	// DeferFlagSync commits batches of nothing but flag changes and
-	// expunges of \Deleted messages without syncing the WAL; it is synced by the next other commit or within
-	// checkpointEvery (flagsync.go). Needs Linux's boot id.
+	// expunges of \Deleted messages without syncing the WAL; it is
+	// synced by the next other commit or within checkpointEvery
+	// (flagsync.go). Needs Linux's boot id.
 	DeferFlagSync bool
 	// Logger gets the store's warnings; nil: none.
 	Logger *slog.Logger
