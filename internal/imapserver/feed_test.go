@@ -174,13 +174,11 @@ func TestFeedPageBeforeLargeGroup(t *testing.T) {
 	mustHave(t, lines, `^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)$`, fmt.Sprintf(`^\* %d EXISTS$`, 3+changePage+1))
 }
 
-// RFC 3501 section 6.3.1: SELECT names the first unseen message. The
-// search for it widens from both ends of the mailbox; wherever the first
-// unseen message is, the answer is the same as a full search's.
+// RFC 3501 section 6.3.1: SELECT names the first unseen message,
+// wherever it is in a small or a large mailbox, and nothing when every
+// message is seen.
 func TestSelectFirstUnseen(t *testing.T) {
 	env := newTestEnv(t, Config{})
-	// Above firstUnseenRound the counts come first and the search widens;
-	// at or below it one search answers.
 	t.Run("large", func(t *testing.T) {
 		testFirstUnseen(t, env, "alice@example.test", 1500, []string{"1490:1500", "700", "1"}, []int{1490, 700, 1})
 	})

@@ -73,15 +73,3 @@ func (s *session) announceKeywords(flags []string) {
 		s.writeFlagLists(sel)
 	}
 }
-
-// loadKeywords fills a new selection's keywords from the store.
-func (s *session) loadKeywords(sel *selection) error {
-	kws, err := s.srv.store.MailboxKeywords(s.ctx(), s.acct.ID, sel.mb.ID)
-	if err != nil {
-		return err
-	}
-	for _, k := range kws {
-		sel.keywords.add(k)
-	}
-	return nil
-}

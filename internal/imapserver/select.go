@@ -98,36 +98,30 @@ func (s *session) cmdSelect(c *command) error {
 	if err != nil {
 		return err
 	}
-	ctx := s.ctx()
-	mb, err := s.srv.store.GetMailbox(ctx, s.acct.ID, name)
-	if err != nil {
-		return err
-	}
 	// Watch before the snapshot: a change committed after it wakes us.
 	w := s.srv.store.Watch(s.acct.ID)
-	uids, modseq, err := s.srv.store.UIDs(ctx, s.acct.ID, mb.ID)
+	v, err := s.srv.store.SelectMailbox(s.ctx(), s.acct.ID, name)
 	if err != nil {
 		w.Close()
 		return err
 	}
-	// mb was read before the snapshot: its UIDNEXT and HIGHESTMODSEQ may
-	// be behind it, never ahead. UIDNEXT is corrected from the UIDs below;
-	// a low HIGHESTMODSEQ only makes a later resynchronisation report a
-	// little more than needed, never less.
+	mb, uids := v.Mailbox, v.UIDs
 	sel := &selection{
 		mb:       mb,
 		readOnly: c.name == "EXAMINE",
 		uids:     uids,
 		gone:     map[mailstore.UID]struct{}{},
-		seen:     modseq,
+		seen:     v.ModSeq,
 		reported: map[mailstore.UID]mailstore.ModSeq{},
 		watcher:  w,
 	}
-	uidNext := mb.UIDNext
-	if n := len(uids); n > 0 && uids[n-1] >= uidNext {
-		uidNext = uids[n-1] + 1
+	for _, k := range v.Keywords {
+		sel.keywords.add(k)
 	}
-	highest := min(mb.HighestModSeq, modseq)
+	// The mailbox row is of the same snapshot as the UIDs: its UIDNEXT is
+	// above each of them, its HIGHESTMODSEQ covers every change to them.
+	uidNext := mb.UIDNext
+	highest := mb.HighestModSeq
 	if highest == 0 {
 		highest = 1 // RFC 7162 section 3.1.1: mod-sequence values are non-zero
 	}
@@ -136,16 +130,11 @@ func (s *session) cmdSelect(c *command) error {
 		// RFC 3501 section 6.3.1: RECENT is required; Roost has none.
 		s.writef("* 0 RECENT\r\n")
 	}
-	if err := s.loadKeywords(sel); err != nil {
-		w.Close()
-		return err
-	}
 	s.writeFlagLists(sel)
-	if !s.rev2 {
-		if err := s.firstUnseen(sel); err != nil {
-			w.Close()
-			return err
-		}
+	if !s.rev2 && v.FirstUnseen != 0 {
+		// RFC 3501 section 6.3.1: the first unseen message (IMAP4rev2
+		// dropped the response).
+		s.writef("* OK [UNSEEN %d] First unseen\r\n", sel.seqOf(v.FirstUnseen))
 	}
 	s.writef("* OK [UIDVALIDITY %d] UIDs valid\r\n", mb.UIDValidity)
 	s.writef("* OK [UIDNEXT %d] Predicted next UID\r\n", uidNext)
@@ -170,76 +159,6 @@ func (s *session) cmdSelect(c *command) error {
 		c.okCode = "READ-WRITE"
 	}
 	c.okText = c.name + " completed"
-	return nil
-}
-
-// firstUnseenRound is how many messages firstUnseen's first round
-// searches at each end of the mailbox.
-const firstUnseenRound = 256
-
-// firstUnseen writes the UNSEEN response of an IMAP4rev1 SELECT (RFC 3501
-// section 6.3.1: the first unseen message; IMAP4rev2 dropped it). The
-// counts say whether there is one before any message is searched.
-//
-// A search of the whole mailbox would read every row of a large mailbox
-// to report one number, so the search starts small at both ends and
-// widens: unseen mail is mostly either everything (the head has it) or
-// the newest (the tail holds all st.Unseen of them). The last round
-// covers the whole mailbox, so the answer never depends on the guess.
-// A mailbox no larger than the first round is searched at once: the
-// counts would cost as much as the search.
-func (s *session) firstUnseen(sel *selection) error {
-	ctx := s.ctx()
-	n := len(sel.uids)
-	if n == 0 {
-		return nil
-	}
-	search := func(lo, hi mailstore.UID) ([]mailstore.UID, error) {
-		return s.srv.store.Search(ctx, s.acct.ID, sel.mb.ID, &mailstore.SearchKey{Op: mailstore.SearchAnd, Children: []*mailstore.SearchKey{
-			{Op: mailstore.SearchUIDs, UIDs: mailstore.UIDSet{{Lo: lo, Hi: hi}}},
-			{Op: mailstore.SearchNoFlag, Flag: mailstore.FlagSeen},
-		}})
-	}
-	var found []mailstore.UID
-	var err error
-	var st mailstore.MailboxStatus
-	if n > firstUnseenRound {
-		st, err = s.srv.store.Status(ctx, s.acct.ID, sel.mb.ID)
-		if err != nil || st.Unseen == 0 {
-			return err
-		}
-	}
-	for k := firstUnseenRound; ; k *= 4 {
-		if k >= n {
-			if found, err = search(1, mailstore.MaxUID); err != nil {
-				return err
-			}
-			break
-		}
-		head, err := search(1, sel.uids[k-1])
-		if err != nil {
-			return err
-		}
-		if len(sel.known(head)) > 0 {
-			found = head
-			break
-		}
-		// Messages newer than the snapshot count in st.Unseen too.
-		tail, err := search(sel.uids[n-k], mailstore.MaxUID)
-		if err != nil {
-			return err
-		}
-		if len(tail) == int(st.Unseen) {
-			found = tail
-			break
-		}
-	}
-	for _, u := range found {
-		if seq := sel.seqOf(u); seq > 0 {
-			s.writef("* OK [UNSEEN %d] First unseen\r\n", seq)
-			break
-		}
-	}
 	return nil
 }
 

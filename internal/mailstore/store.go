@@ -95,6 +95,11 @@ type Mail interface {
 	// session builds its sequence numbers from, and the ACCOUNT's modseq it
 	// is consistent with: the value to pass to Changes next.
 	UIDs(ctx context.Context, accountID, mailboxID int64) ([]UID, ModSeq, error)
+	// SelectMailbox reads what selecting the mailbox by name needs in one
+	// snapshot (one read transaction instead of four, and the first
+	// unseen message from an index rather than a search).
+	// ErrNoSuchMailbox if there is none.
+	SelectMailbox(ctx context.Context, accountID int64, name string) (MailboxView, error)
 	// Fetch calls fn for each message in uids, in UID order, with the
 	// fields asked for. changedSince > 0 keeps only messages whose modseq
 	// is greater (RFC 7162 CHANGEDSINCE).

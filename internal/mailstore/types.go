@@ -116,6 +116,20 @@ type MailboxStatus struct {
 	Size     int64 // sum of message sizes (STATUS=SIZE)
 }
 
+// MailboxView is what selecting a mailbox reads (Store.SelectMailbox),
+// all from one snapshot of the store, so that its parts agree: the UIDs
+// are the sequence-number map, ModSeq is the account's modseq the list is
+// consistent with (the value to pass to Changes next), and FirstUnseen is
+// one of UIDs or 0.
+type MailboxView struct {
+	Mailbox  Mailbox
+	UIDs     []UID // ascending
+	ModSeq   ModSeq
+	Keywords []string // as MailboxKeywords lists them
+	// FirstUnseen is the lowest UID without \Seen, 0 if there is none.
+	FirstUnseen UID
+}
+
 // Message is one message row. Which fields are set depends on the
 // FetchFields asked for; UID, ModSeq and Flags are always set.
 type Message struct {

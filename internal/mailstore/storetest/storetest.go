@@ -52,6 +52,7 @@ func Run(t *testing.T, b Backend) {
 		{"Messages", testMessages},
 		{"Status", testStatus},
 		{"Keywords", testKeywords},
+		{"SelectMailbox", testSelectMailbox},
 		{"Quota", testQuota},
 		{"Search", testSearch},
 		{"Retention", testRetention},

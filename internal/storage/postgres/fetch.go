@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +32,46 @@ func (s *Store) UIDs(ctx context.Context, accountID, mailboxID int64) ([]mailsto
 	}
 	return uids, mailstore.ModSeq(ms), nil
 }
+
+// SelectMailbox reads what selecting a mailbox needs in one statement,
+// one snapshot: the mailbox, the account's modseq, the UIDs, the keywords
+// in use and the first message without \Seen (system flags are stored
+// canonical).
+func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string) (mailstore.MailboxView, error) {
+	var v mailstore.MailboxView
+	n, err := mailstore.NormalizeMailboxName(name)
+	if err != nil {
+		return v, fmt.Errorf("mailbox %q: %w", name, mailstore.ErrNoSuchMailbox)
+	}
+	q, err := s.db()
+	if err != nil {
+		return v, err
+	}
+	var ms, first int64
+	var raw []int64
+	var kws []string
+	v.Mailbox, err = scanMailboxAnd(q.QueryRow(ctx, `SELECT `+selectMailboxCols+`, a.modseq,
+		(SELECT coalesce(array_agg(m.uid ORDER BY m.uid), '{}') FROM messages m WHERE m.mailbox_id = mb.id),
+		(SELECT coalesce(array_agg(DISTINCT k), '{}') FROM messages m, unnest(m.flags) AS k
+			WHERE m.mailbox_id = mb.id AND NOT (m.flags <@ ARRAY['\Answered', '\Deleted', '\Draft', '\Flagged', '\Seen']::text[])),
+		(SELECT coalesce(min(m.uid), 0) FROM messages m WHERE m.mailbox_id = mb.id AND NOT ('\Seen' = ANY(m.flags)))
+		FROM mailboxes mb JOIN accounts a ON a.id = mb.account_id
+		WHERE mb.account_id = $1 AND mb.name = $2 AND NOT mb.deleted`, accountID, n), &ms, &raw, &kws, &first)
+	if err != nil {
+		return mailstore.MailboxView{}, mailboxErr(err, n)
+	}
+	v.ModSeq = mailstore.ModSeq(ms)
+	v.UIDs = make([]mailstore.UID, len(raw))
+	for i, u := range raw {
+		v.UIDs[i] = mailstore.UID(u)
+	}
+	v.Keywords = mailstore.Keywords(kws)
+	v.FirstUnseen = mailstore.UID(first)
+	return v, nil
+}
+
+// selectMailboxCols is mailboxCols qualified by the alias mb.
+var selectMailboxCols = "mb." + strings.ReplaceAll(mailboxCols, ", ", ", mb.")
 
 // checkMailbox fails with ErrNoSuchMailbox unless the account has a live
 // mailbox with that id.

@@ -19,35 +19,86 @@ func (s *Store) UIDs(ctx context.Context, accountID, mailboxID int64) ([]mailsto
 		if _, err := getMailboxByID(ctx, tx, accountID, mailboxID); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = ?`, accountID).Scan(&mod); err != nil {
-			return accountNotFound(err, fmt.Sprint("#", accountID))
+		var err error
+		if mod, err = accountModSeq(ctx, tx, accountID); err != nil {
+			return err
 		}
-		// One row with every UID: per-row scanning costs more than the
-		// query for a large mailbox.
-		var list sql.NullString
-		// The subquery walks the (mailbox_id, uid) index in order; an
-		// ORDER BY inside the aggregate would sort again.
-		if err := tx.QueryRowContext(ctx, `SELECT group_concat(uid) FROM (SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid)`, mailboxID).Scan(&list); err != nil {
-			return fmt.Errorf("list uids: %w", err)
-		}
-		if !list.Valid || list.String == "" {
-			return nil
-		}
-		out = make([]mailstore.UID, 0, strings.Count(list.String, ",")+1)
-		for f := range strings.SplitSeq(list.String, ",") {
-			u, err := strconv.ParseUint(f, 10, 32)
-			if err != nil {
-				return fmt.Errorf("list uids: %w", err)
-			}
-			out = append(out, mailstore.UID(u))
-		}
-		// SQLite does not promise an aggregate keeps the subquery's order.
-		if !slices.IsSorted(out) {
-			slices.Sort(out)
-		}
-		return nil
+		out, err = listUIDs(ctx, tx, mailboxID)
+		return err
 	})
 	return out, mod, err
+}
+
+// SelectMailbox reads a mailbox, its UIDs, the account's modseq, the
+// keywords in use and the first unseen UID in one read transaction.
+func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string) (mailstore.MailboxView, error) {
+	var v mailstore.MailboxView
+	n, err := mailstore.NormalizeMailboxName(name)
+	if err != nil {
+		return v, fmt.Errorf("mailbox %q: %w", name, mailstore.ErrNoSuchMailbox)
+	}
+	err = s.readTx(ctx, func(tx *rtx) error {
+		var err error
+		if v.Mailbox, err = getMailbox(ctx, tx, accountID, n); err != nil {
+			return err
+		}
+		if v.ModSeq, err = accountModSeq(ctx, tx, accountID); err != nil {
+			return err
+		}
+		if v.UIDs, err = listUIDs(ctx, tx, v.Mailbox.ID); err != nil {
+			return err
+		}
+		if v.Keywords, err = mailboxKeywords(ctx, tx, v.Mailbox.ID); err != nil {
+			return err
+		}
+		// One step down the partial index messages_unseen.
+		var first sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT min(uid) FROM messages WHERE mailbox_id = ? AND flags & 1 = 0`, v.Mailbox.ID).Scan(&first); err != nil {
+			return fmt.Errorf("first unseen: %w", err)
+		}
+		v.FirstUnseen = mailstore.UID(first.Int64)
+		return nil
+	})
+	if err != nil {
+		return mailstore.MailboxView{}, err
+	}
+	return v, nil
+}
+
+func accountModSeq(ctx context.Context, q querier, accountID int64) (mailstore.ModSeq, error) {
+	var mod mailstore.ModSeq
+	if err := q.QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = ?`, accountID).Scan(&mod); err != nil {
+		return 0, accountNotFound(err, fmt.Sprint("#", accountID))
+	}
+	return mod, nil
+}
+
+// listUIDs lists a mailbox's UIDs in ascending order.
+func listUIDs(ctx context.Context, q querier, mailboxID int64) ([]mailstore.UID, error) {
+	// One row with every UID: per-row scanning costs more than the
+	// query for a large mailbox.
+	var list sql.NullString
+	// The subquery walks the (mailbox_id, uid) index in order; an
+	// ORDER BY inside the aggregate would sort again.
+	if err := q.QueryRowContext(ctx, `SELECT group_concat(uid) FROM (SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid)`, mailboxID).Scan(&list); err != nil {
+		return nil, fmt.Errorf("list uids: %w", err)
+	}
+	if !list.Valid || list.String == "" {
+		return nil, nil
+	}
+	out := make([]mailstore.UID, 0, strings.Count(list.String, ",")+1)
+	for f := range strings.SplitSeq(list.String, ",") {
+		u, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("list uids: %w", err)
+		}
+		out = append(out, mailstore.UID(u))
+	}
+	// SQLite does not promise an aggregate keeps the subquery's order.
+	if !slices.IsSorted(out) {
+		slices.Sort(out)
+	}
+	return out, nil
 }
 
 // fetchChunk is how many rows Fetch reads per query. Between chunks no

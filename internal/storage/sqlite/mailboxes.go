@@ -410,22 +410,32 @@ func (s *Store) MailboxKeywords(ctx context.Context, accountID, mailboxID int64)
 		if _, err := getMailboxByID(ctx, tx, accountID, mailboxID); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords <> ''`, mailboxID)
-		if err != nil {
-			return fmt.Errorf("keywords: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				return fmt.Errorf("keywords: %w", err)
-			}
-			kws = append(kws, strings.Fields(k)...)
-		}
-		return rows.Err()
+		var err error
+		kws, err = mailboxKeywords(ctx, tx, mailboxID)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	return kws, nil
+}
+
+func mailboxKeywords(ctx context.Context, q querier, mailboxID int64) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords <> ''`, mailboxID)
+	if err != nil {
+		return nil, fmt.Errorf("keywords: %w", err)
+	}
+	defer rows.Close()
+	var kws []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("keywords: %w", err)
+		}
+		kws = append(kws, strings.Fields(k)...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("keywords: %w", err)
 	}
 	return mailstore.Keywords(kws), nil
 }
