@@ -18,14 +18,6 @@ func (s *session) cmdAppend(c *command) error {
 	if err != nil {
 		return err
 	}
-	mb, err := s.srv.store.GetMailbox(s.ctx(), s.acct.ID, name)
-	if errors.Is(err, mailstore.ErrNoSuchMailbox) {
-		// RFC 9051 section 6.3.12: TRYCREATE.
-		return no("TRYCREATE", "No such mailbox")
-	}
-	if err != nil {
-		return err
-	}
 	// readCommand refused over-limit literals before reading them, with
 	// the limit it read then; a command without literals (BAD later in
 	// parsing) or one whose limit was not read gets it now. Quota used by
@@ -51,12 +43,18 @@ func (s *session) cmdAppend(c *command) error {
 		if date.IsZero() {
 			date = time.Now()
 		}
-		reqs = append(reqs, mailstore.AppendRequest{MailboxID: mb.ID, Raw: m.data, Flags: mailstore.NormalizeFlags(m.flags), InternalDate: date})
+		// The store finds the mailbox by name inside its write: no read
+		// before it.
+		reqs = append(reqs, mailstore.AppendRequest{MailboxName: name, Raw: m.data, Flags: mailstore.NormalizeFlags(m.flags), InternalDate: date})
 	}
 	// MULTIAPPEND messages that fit one by one but not together, and a
 	// message-count quota, fail in the store with ErrOverQuota: mapError
 	// answers NO [OVERQUOTA].
 	res, err := s.srv.store.Append(s.ctx(), s.acct.ID, reqs)
+	if errors.Is(err, mailstore.ErrNoSuchMailbox) {
+		// RFC 9051 section 6.3.12: TRYCREATE.
+		return no("TRYCREATE", "No such mailbox")
+	}
 	if err != nil {
 		return err
 	}
@@ -64,7 +62,7 @@ func (s *session) cmdAppend(c *command) error {
 		return nil
 	}
 	if s.sel != nil {
-		s.appended(mb.ID, res)
+		s.appended(res[0].MailboxID, res)
 	}
 	uids := make([]mailstore.UID, len(res))
 	for i, r := range res {

@@ -209,7 +209,11 @@ type DeletedMessage struct {
 
 // AppendRequest is one message to store.
 type AppendRequest struct {
-	MailboxID    int64
+	MailboxID int64
+	// MailboxName names the mailbox when MailboxID is 0. The store looks
+	// it up inside the write itself, which spares IMAP's APPEND a read
+	// before it; ErrNoSuchMailbox if there is none.
+	MailboxName  string
 	Raw          []byte
 	Flags        []string
 	InternalDate time.Time // zero: now

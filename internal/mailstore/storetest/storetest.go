@@ -47,6 +47,7 @@ func Run(t *testing.T, b Backend) {
 		{"Directory", testDirectory},
 		{"Mailboxes", testMailboxes},
 		{"UIDs", testUIDs},
+		{"AppendByName", testAppendByName},
 		{"ModSeq", testModSeq},
 		{"Changes", testChanges},
 		{"Messages", testMessages},

@@ -343,3 +343,47 @@ func testModSeq(t *testing.T, b Backend) {
 		}
 	})
 }
+
+// testAppendByName: an append request may name its mailbox instead of
+// giving its id. Several requests for one mailbox in one call, named in
+// any case or by id, get distinct ascending UIDs; an unknown name fails
+// the whole call with ErrNoSuchMailbox and stores nothing.
+func testAppendByName(t *testing.T, b Backend) {
+	f := newFixture(t, b)
+	s, ctx := f.S(), f.ctx
+	a := f.account("byname@example.test")
+	inbox := f.mailbox(a.ID, "INBOX")
+	work := f.create(a.ID, "Work")
+	res, err := s.Append(ctx, a.ID, []mailstore.AppendRequest{
+		{MailboxName: "inbox", Raw: simpleMsg("n1")},
+		{MailboxID: inbox.ID, Raw: simpleMsg("n2")},
+		{MailboxName: "Inbox", Raw: simpleMsg("n3")},
+		{MailboxName: "Work", Raw: simpleMsg("n4")},
+	})
+	if err != nil {
+		t.Fatalf("Append by name: %v", err)
+	}
+	for i, want := range []int64{inbox.ID, inbox.ID, inbox.ID, work.ID} {
+		if res[i].MailboxID != want {
+			t.Fatalf("result %d in mailbox %d, want %d", i, res[i].MailboxID, want)
+		}
+	}
+	if !(res[0].UID < res[1].UID && res[1].UID < res[2].UID) || res[0].UIDValidity != inbox.UIDValidity || res[3].UIDValidity != work.UIDValidity {
+		t.Fatalf("results %+v: want ascending INBOX UIDs and each mailbox's UIDVALIDITY", res)
+	}
+	if got := f.uids(a.ID, inbox.ID); !slices.Equal(got, []mailstore.UID{res[0].UID, res[1].UID, res[2].UID}) {
+		t.Fatalf("INBOX holds %v", got)
+	}
+	_, err = s.Append(ctx, a.ID, []mailstore.AppendRequest{
+		{MailboxName: "INBOX", Raw: simpleMsg("n5")},
+		{MailboxName: "Nowhere", Raw: simpleMsg("n6")},
+	})
+	expectErr(t, "Append to a missing mailbox by name", err, mailstore.ErrNoSuchMailbox)
+	if got := f.uids(a.ID, inbox.ID); len(got) != 3 {
+		t.Fatalf("a failed append left INBOX with %v", got)
+	}
+	other := f.account("byname2@example.test")
+	f.create(other.ID, "Theirs")
+	_, err = s.Append(ctx, a.ID, []mailstore.AppendRequest{{MailboxName: "Theirs", Raw: simpleMsg("n7")}})
+	expectErr(t, "Append by name to another account's mailbox", err, mailstore.ErrNoSuchMailbox)
+}

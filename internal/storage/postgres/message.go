@@ -193,6 +193,15 @@ func addUsage(w *wtx, acct int64, bytes, msgs int64) error {
 func (s *Store) Append(ctx context.Context, accountID int64, reqs []mailstore.AppendRequest) ([]mailstore.AppendResult, error) {
 	ts := make([]target, len(reqs))
 	for i, r := range reqs {
+		if r.MailboxID == 0 && r.MailboxName != "" {
+			// The write locks mailboxes by id, after the account row;
+			// finding the id first keeps that order.
+			mb, err := s.GetMailbox(ctx, accountID, r.MailboxName)
+			if err != nil {
+				return nil, err
+			}
+			r.MailboxID = mb.ID
+		}
 		if r.MailboxID == 0 {
 			return nil, fmt.Errorf("mailbox 0: %w", mailstore.ErrNoSuchMailbox)
 		}

@@ -41,6 +41,33 @@ func newMailboxCache(w *wtx) *mailboxCache {
 	return &mailboxCache{w: w, boxes: map[int64]*mailstore.Mailbox{}, dirty: map[int64]bool{}}
 }
 
+// lookup finds the mailbox of an append request, by id or else by name.
+// A mailbox already in the cache is returned as it is there: it may hold
+// changes (UIDNEXT) not yet flushed.
+func (c *mailboxCache) lookup(accountID int64, r mailstore.AppendRequest) (*mailstore.Mailbox, error) {
+	if r.MailboxID != 0 {
+		return c.get(accountID, r.MailboxID)
+	}
+	n, err := mailstore.NormalizeMailboxName(r.MailboxName)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox %q: %w", r.MailboxName, mailstore.ErrNoSuchMailbox)
+	}
+	for _, mb := range c.boxes {
+		if mb.AccountID == accountID && mb.Name == n {
+			return mb, nil
+		}
+	}
+	mb, err := getMailbox(c.w.ctx, c.w, accountID, n)
+	if err != nil {
+		return nil, err
+	}
+	if cached, ok := c.boxes[mb.ID]; ok {
+		return cached, nil
+	}
+	c.boxes[mb.ID] = &mb
+	return &mb, nil
+}
+
 func (c *mailboxCache) get(accountID, id int64) (*mailstore.Mailbox, error) {
 	if mb, ok := c.boxes[id]; ok && mb.AccountID == accountID {
 		return mb, nil
@@ -223,7 +250,7 @@ func (s *Store) Append(ctx context.Context, accountID int64, reqs []mailstore.Ap
 		ms := &lazyModSeq{w: w, account: accountID}
 		var bytes, msgs int64
 		for i, r := range reqs {
-			mb, err := boxes.get(accountID, r.MailboxID)
+			mb, err := boxes.lookup(accountID, r)
 			if err != nil {
 				return err
 			}
