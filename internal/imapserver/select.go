@@ -284,14 +284,9 @@ func (s *session) changedFromFeed(since mailstore.ModSeq) (changed []mailstore.C
 func (s *session) cmdClose(c *command) error {
 	sel := s.sel
 	if c.name == "CLOSE" && !sel.readOnly && !sel.deleted {
-		// CLOSE expunges silently.
-		del, err := s.srv.store.Search(s.ctx(), s.acct.ID, sel.mb.ID, &mailstore.SearchKey{Op: mailstore.SearchFlag, Flag: mailstore.FlagDeleted})
-		if err != nil {
-			return err
-		}
-		del = sel.known(del)
-		if len(del) > 0 {
-			if _, _, err := s.srv.store.ExpungeDeleted(s.ctx(), s.acct.ID, sel.mb.ID, mailstore.CompactUIDs(del)); err != nil {
+		// CLOSE expunges silently, as EXPUNGE does (expunge.go).
+		if len(sel.uids) > 0 {
+			if _, _, err := s.srv.store.ExpungeDeleted(s.ctx(), s.acct.ID, sel.mb.ID, mailstore.CompactUIDs(sel.uids)); err != nil {
 				return err
 			}
 		}

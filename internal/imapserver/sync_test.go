@@ -1,7 +1,9 @@
 package imapserver
 
 import (
+	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -199,4 +201,63 @@ func TestSelectedMailboxRenamed(t *testing.T) {
 	lines = a.ok("FETCH 1 BODY.PEEK[HEADER]")
 	mustHave(t, lines, `Subject: x`)
 	mustHave(t, a.cmd("STATUS Old (MESSAGES)"), `NO \[NONEXISTENT\]`)
+}
+
+// EXPUNGE removes the \Deleted messages the session knows, found by the
+// store: one another device appended with \Deleted meanwhile is either
+// announced (EXISTS) before its EXPUNGE or left in place, never expunged
+// by a number the client was not given. UID EXPUNGE keeps to its set.
+func TestExpungeKnownOnly(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	const user = "alice@example.test"
+	for i := 1; i <= 3; i++ {
+		env.deliver(t, user, testMessage(i))
+	}
+	a := env.login(t, user)
+	a.ok("SELECT INBOX")
+	b := env.login(t, user)
+	count := 3
+	left := 3 // messages in the mailbox as a sees it after EXPUNGE
+	lines := a.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	// After a's last look at the mailbox, before its EXPUNGE.
+	b.ok("APPEND INBOX (\\Deleted) {11+}\r\nSubject: x\r\n")
+	for _, l := range append(lines, a.ok("EXPUNGE")...) {
+		var n int
+		switch {
+		case scan(l, "* %d EXISTS", &n):
+			count, left = n, n
+		case scan(l, "* %d EXPUNGE", &n):
+			if n < 1 || n > count {
+				t.Fatalf("EXPUNGE of message %d when %d exist: %q", n, count, l)
+			}
+			count--
+			left--
+		}
+	}
+	c := env.login(t, user)
+	mustHave(t, c.ok("SELECT INBOX"), `^\* `+strconv.Itoa(left)+` EXISTS$`)
+
+	// UID EXPUNGE of UID 3 leaves the other \Deleted message.
+	a.ok(`UID STORE 2:3 +FLAGS.SILENT (\Deleted)`)
+	lines = a.ok("UID EXPUNGE 3")
+	if got := countLines(lines, ` EXPUNGE$`); got != 1 {
+		t.Fatalf("UID EXPUNGE 3 expunged %d messages: %q", got, lines)
+	}
+	mustHave(t, a.ok("UID FETCH 2 FLAGS"), `UID 2 FLAGS \(\\Deleted\)`)
+}
+
+func scan(line, format string, n *int) bool {
+	_, err := fmt.Sscanf(line, format, n)
+	return err == nil
+}
+
+func countLines(lines []string, pattern string) int {
+	re := regexp.MustCompile(pattern)
+	n := 0
+	for _, l := range lines {
+		if re.MatchString(l) {
+			n++
+		}
+	}
+	return n
 }

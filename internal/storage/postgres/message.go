@@ -32,22 +32,36 @@ func selectUIDs(q querier, mailboxID int64, set mailstore.UIDSet) ([]mailstore.U
 // selectUIDsFlagged is selectUIDs of the messages with \Deleted only,
 // when deleted is set.
 func selectUIDsFlagged(q querier, mailboxID int64, set mailstore.UIDSet, deleted bool) ([]mailstore.UID, error) {
+	if deleted {
+		return selectDeleted(q, mailboxID, set)
+	}
 	lo, hi := uidRanges(set)
 	rows, err := q.Query(context.Background(), `SELECT m.uid FROM messages m
 		JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
-		WHERE m.mailbox_id = $1 AND (NOT $4 OR $5 = ANY(m.flags)) ORDER BY m.uid`, mailboxID, lo, hi, deleted, mailstore.FlagDeleted)
+		WHERE m.mailbox_id = $1 ORDER BY m.uid`, mailboxID, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: select uids: %w", err)
 	}
-	uids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (mailstore.UID, error) {
-		var u int64
-		err := r.Scan(&u)
-		return mailstore.UID(u), err
-	})
+	return collectUIDs(rows)
+}
+
+// selectDeleted lists the messages of set with \Deleted. IMAP's EXPUNGE
+// hands the store every message its session knows, so the rows come from
+// the partial index messages_deleted (migration 0008), which the literal
+// predicate lets the planner use, and the set is applied here: a mailbox
+// holds few \Deleted messages, and the whole mailbox is not walked.
+func selectDeleted(q querier, mailboxID int64, set mailstore.UIDSet) ([]mailstore.UID, error) {
+	rows, err := q.Query(context.Background(), `SELECT uid FROM messages
+		WHERE mailbox_id = $1 AND '\Deleted' = ANY(flags) ORDER BY uid`, mailboxID)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: select uids: %w", err)
+		return nil, fmt.Errorf("postgres: select deleted: %w", err)
 	}
-	return uids, nil
+	all, err := collectUIDs(rows)
+	if err != nil {
+		return nil, err
+	}
+	set = set.Normalize()
+	return slices.DeleteFunc(all, func(u mailstore.UID) bool { return !set.Contains(u) }), nil
 }
 
 func toInt64s(uids []mailstore.UID) []int64 {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/roost-mail/roost/internal/mailstore"
 )
@@ -30,8 +31,12 @@ func (w *wtx) selectRefs(mb *mailstore.Mailbox, set mailstore.UIDSet) ([]msgRef,
 // bits set (0: every row).
 func (w *wtx) selectRefsFlagged(mb *mailstore.Mailbox, set mailstore.UIDSet, bits int64) ([]msgRef, error) {
 	cond, args, exact := uidCond("uid", set)
-	if bits != 0 {
-		// In SQL: EXPUNGE names every message the session knows.
+	switch {
+	case bits == bitDeleted:
+		// A literal, so that SQLite may walk the partial index
+		// messages_deleted: only the \Deleted rows of the range.
+		cond += " AND flags & " + strconv.FormatInt(bitDeleted, 10) + " <> 0"
+	case bits != 0:
 		cond += " AND flags & ? = ?"
 		args = append(args, bits, bits)
 	}
