@@ -13,14 +13,7 @@ import (
 // (selection.ownWrite); a change another session makes right after must
 // still reach it, even though both wake-ups coalesce into one.
 func TestOwnWriteThenOtherWrite(t *testing.T) {
-	env := newTestEnv(t, Config{})
-	const user = "alice@example.test"
-	for i := 1; i <= 3; i++ {
-		env.deliver(t, user, testMessage(i))
-	}
-	a := env.login(t, user)
-	a.ok("SELECT INBOX")
-	b := env.login(t, user)
+	env, a, b := twoDevices(t, 3)
 	b.ok("SELECT INBOX")
 	for i := 0; i < 20; i++ {
 		op := "+"
@@ -42,7 +35,7 @@ func TestOwnWriteThenOtherWrite(t *testing.T) {
 	}
 	// Nothing was lost or reported twice: A's view matches a fresh one.
 	lines := a.ok("UID SEARCH ALL")
-	fresh := env.login(t, user)
+	fresh := env.login(t, alice)
 	fresh.ok("SELECT INBOX")
 	if got, want := lines[0], fresh.ok("UID SEARCH ALL")[0]; got != want {
 		t.Fatalf("view %q, fresh %q", got, want)

@@ -137,6 +137,19 @@ func (e *testEnv) dialPipe(t testing.TB) *rawClient {
 	return &rawClient{t: t, c: cli, r: bufio.NewReader(cli)}
 }
 
+// twoDevices is alice's account with n messages delivered and two of her
+// sessions: a with INBOX selected, b logged in.
+func twoDevices(t *testing.T, n int) (env *testEnv, a, b *rawClient) {
+	t.Helper()
+	env = newTestEnv(t, Config{})
+	for i := 1; i <= n; i++ {
+		env.deliver(t, alice, testMessage(i))
+	}
+	a = env.login(t, alice)
+	a.ok("SELECT INBOX")
+	return env, a, env.login(t, alice)
+}
+
 func (e *testEnv) login(t testing.TB, user string) *rawClient {
 	t.Helper()
 	c := e.dial(t)

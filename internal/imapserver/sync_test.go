@@ -63,14 +63,7 @@ func TestSeveralDevicesIdle(t *testing.T) {
 // RFC 9051 section 7.5.1: no EXPUNGE during FETCH, STORE or SEARCH; the
 // sequence numbers stay consistent until a command that allows it.
 func TestExpungeDeferred(t *testing.T) {
-	env := newTestEnv(t, Config{})
-	const user = "alice@example.test"
-	for i := 1; i <= 3; i++ {
-		env.deliver(t, user, testMessage(i))
-	}
-	a := env.login(t, user)
-	a.ok("SELECT INBOX")
-	b := env.login(t, user)
+	_, a, b := twoDevices(t, 3)
 	b.ok("SELECT INBOX")
 	b.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
 	b.ok("EXPUNGE")
@@ -208,14 +201,7 @@ func TestSelectedMailboxRenamed(t *testing.T) {
 // announced (EXISTS) before its EXPUNGE or left in place, never expunged
 // by a number the client was not given. UID EXPUNGE keeps to its set.
 func TestExpungeKnownOnly(t *testing.T) {
-	env := newTestEnv(t, Config{})
-	const user = "alice@example.test"
-	for i := 1; i <= 3; i++ {
-		env.deliver(t, user, testMessage(i))
-	}
-	a := env.login(t, user)
-	a.ok("SELECT INBOX")
-	b := env.login(t, user)
+	env, a, b := twoDevices(t, 3)
 	count := 3
 	left := 3 // messages in the mailbox as a sees it after EXPUNGE
 	lines := a.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
@@ -234,7 +220,7 @@ func TestExpungeKnownOnly(t *testing.T) {
 			left--
 		}
 	}
-	c := env.login(t, user)
+	c := env.login(t, alice)
 	mustHave(t, c.ok("SELECT INBOX"), `^\* `+strconv.Itoa(left)+` EXISTS$`)
 
 	// UID EXPUNGE of UID 3 leaves the other \Deleted message.
