@@ -162,8 +162,10 @@ func startDeferredSync(ctx context.Context, wdb *sql.DB, busy time.Duration, opt
 	return deferredSync{on: opts.DeferFlagSync, boot: boot, marker: newMarkerName()}, nil
 }
 
-// deferredSync is the writer's state for this mode. Only the writer
-// goroutine touches it (and Close, once the writer has stopped).
+// deferredSync is the writer's state for this mode. Only the holder of
+// writeGate touches it (the writer goroutine, or a caller running its
+// own flag write: runInline), and Close once both have stopped; on is
+// set at Open and only read.
 type deferredSync struct {
 	on     bool   // Options.DeferFlagSync
 	boot   int64  // bootHash of this boot

@@ -114,6 +114,11 @@ func TestDeferredFlagSync(t *testing.T) {
 	if n := s.deferredCommits.Load(); n != 2 {
 		t.Fatalf("deferred commits = %d, want 2", n)
 	}
+	// With the writer idle they ran on the caller's goroutine (the
+	// checkpointer holds the gate only to rewind a long WAL).
+	if n := s.inlined.Load(); n != 2 {
+		t.Fatalf("%d of 2 unsynced flag writes ran inline", n)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for s.walSyncs.Load() == syncs || s.walUnsynced.Load() {
 		if time.Now().After(deadline) {
@@ -146,6 +151,11 @@ func TestDeferredFlagSync(t *testing.T) {
 	acct, _, msgs := modseqs(t, s, a.ID)
 	if acct >= modseqGap || len(msgs) != 4 {
 		t.Fatalf("after a clean Close and a new boot: account modseq %d, %d messages", acct, len(msgs))
+	}
+	// Synced flag writes keep the writer goroutine.
+	storeSeen(t, s, a.ID, 3, `\Seen`)
+	if n := s.inlined.Load(); n != 0 {
+		t.Fatalf("a synced flag write ran inline (%d)", n)
 	}
 }
 

@@ -95,10 +95,12 @@ type Store struct {
 	// walRestart is the WAL length in frames past which the checkpointer
 	// rewinds the log (checkpoint.go).
 	walRestart atomic.Int64
-	// writeGate is held by the writer goroutine around each batch and by
-	// the checkpointer around a RESTART checkpoint, which can then take
+	// writeGate is held by the writer goroutine around each batch, by a
+	// caller running its own unsynced flag write (runInline), and by the
+	// checkpointer around a RESTART checkpoint, which can then take
 	// SQLite's write lock at once instead of racing the next batch for
-	// it (checkpoint.go).
+	// it (checkpoint.go). The writer connection and dsync are used only
+	// under it.
 	writeGate sync.Mutex
 
 	reqs      chan *writeReq
@@ -113,6 +115,8 @@ type Store struct {
 	// Counters for tests and metrics: requests waiting to be handed to
 	// the writer, batches committed, writes committed.
 	pending, batches, writes atomic.Int64
+	// inlined counts flag writes run by their callers (runInline).
+	inlined atomic.Int64
 
 	// dsync is the writer goroutine's state for deferred flag sync
 	// (flagsync.go). walUnsynced: a commit since the last WAL sync did
@@ -331,6 +335,10 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.done
+		// A write run inline (runInline) may still hold the writer
+		// connection; later ones see quit under the gate.
+		s.writeGate.Lock()
+		s.writeGate.Unlock()
 		s.pollWG.Wait()
 		s.rstmts.close()
 		s.rconns.close()

@@ -115,6 +115,9 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.runInline(r) {
+		return <-r.result
+	}
 	s.pending.Add(1)
 	select {
 	case s.reqs <- r:
@@ -129,6 +132,39 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error {
 	// Once handed over, wait for the outcome even if ctx ends: returning
 	// early could report failure for a write that then commits.
 	return <-r.result
+}
+
+// runInline runs a flag write that will not be synced (Options.
+// DeferFlagSync) on the caller's goroutine, as a batch of its own, when
+// the writer is idle: nothing waiting and writeGate free. Handing it to
+// the writer goroutine and back cost two goroutine wake-ups, a seventh of
+// the server's CPU in a loop of STOREs, and such a batch gains nothing
+// from waiting for company (no fsync to share). Writes that sync keep
+// the writer goroutine, whose batches share the fsync: run by their
+// callers, deliveries made smaller commits and fewer of them
+// (ARCHITECTURE.md, "Tried and measured"). writeGate keeps every use of
+// the writer connection one at a time, and Close waits for it.
+func (s *Store) runInline(r *writeReq) bool {
+	if r.sync != syncUnlessFlagsDeferred || !s.dsync.on || len(s.reqs) > 0 {
+		return false
+	}
+	if !s.writeGate.TryLock() {
+		return false
+	}
+	defer s.writeGate.Unlock()
+	if !s.dsync.marked {
+		// The first deferred batch writes the marker, synced: the
+		// writer's, as any synced batch.
+		return false
+	}
+	select {
+	case <-s.quit:
+		r.result <- mailstore.ErrClosed
+	default:
+		s.inlined.Add(1)
+		s.runBatch([]*writeReq{r})
+	}
+	return true
 }
 
 // writer is the single goroutine that owns the writer connection. It takes
