@@ -102,6 +102,9 @@ type Store struct {
 	// it (checkpoint.go). The writer connection and dsync are used only
 	// under it.
 	writeGate sync.Mutex
+	// writerWaiting: the writer goroutine holds a batch and waits for
+	// writeGate (runInline then leaves the gate to it).
+	writerWaiting atomic.Bool
 
 	reqs      chan *writeReq
 	quit      chan struct{}

@@ -145,7 +145,9 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error {
 // (ARCHITECTURE.md, "Tried and measured"). writeGate keeps every use of
 // the writer connection one at a time, and Close waits for it.
 func (s *Store) runInline(r *writeReq) bool {
-	if r.sync != syncUnlessFlagsDeferred || !s.dsync.on || len(s.reqs) > 0 {
+	// Not while the writer goroutine has a batch in hand and waits for
+	// the gate: a stream of inline writes must not hold deliveries back.
+	if r.sync != syncUnlessFlagsDeferred || !s.dsync.on || len(s.reqs) > 0 || s.writerWaiting.Load() {
 		return false
 	}
 	if !s.writeGate.TryLock() {
@@ -192,7 +194,9 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		s.writerWaiting.Store(true)
 		s.writeGate.Lock()
+		s.writerWaiting.Store(false)
 		s.runBatch(batch)
 		s.writeGate.Unlock()
 	}
