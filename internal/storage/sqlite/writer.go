@@ -153,18 +153,21 @@ func (s *Store) runInline(r *writeReq) bool {
 	if !s.writeGate.TryLock() {
 		return false
 	}
-	defer s.writeGate.Unlock()
 	if !s.dsync.marked {
 		// The first deferred batch writes the marker, synced: the
 		// writer's, as any synced batch.
+		s.writeGate.Unlock()
 		return false
 	}
 	select {
 	case <-s.quit:
+		s.writeGate.Unlock()
 		r.result <- mailstore.ErrClosed
 	default:
 		s.inlined.Add(1)
-		s.runBatch([]*writeReq{r})
+		errs := s.runBatch([]*writeReq{r})
+		s.writeGate.Unlock()
+		r.result <- errs[0]
 	}
 	return true
 }
@@ -197,12 +200,17 @@ func (s *Store) writer() {
 		s.writerWaiting.Store(true)
 		s.writeGate.Lock()
 		s.writerWaiting.Store(false)
-		s.runBatch(batch)
+		errs := s.runBatch(batch)
 		s.writeGate.Unlock()
+		answer(batch, errs)
 	}
 }
 
-func (s *Store) runBatch(batch []*writeReq) {
+// runBatch runs batch as one transaction and returns each request's
+// outcome. Its caller answers the requests (answer) once it has let go of
+// writeGate: a caller woken by its answer and writing again then finds
+// the gate free.
+func (s *Store) runBatch(batch []*writeReq) []error {
 	// The writer's own context: a caller's cancelled context must not
 	// roll back a transaction that carries other callers' writes.
 	ctx := context.Background()
@@ -214,10 +222,10 @@ func (s *Store) runBatch(batch []*writeReq) {
 	mark := deferred && flags && !s.dsync.marked
 	deferred = deferred && !mark
 	if err := s.beginBatch(ctx, deferred, mark); err != nil {
-		for _, r := range batch {
-			r.result <- err
+		for i := range errs {
+			errs[i] = err
 		}
-		return
+		return errs
 	}
 	now := time.Now()
 	ran := 0
@@ -243,13 +251,12 @@ func (s *Store) runBatch(batch []*writeReq) {
 			// The transaction is in an unknown state: drop the whole batch
 			// rather than commit a half-undone request.
 			_ = s.wconn.rollback(ctx)
-			for j, r := range batch {
+			for j := range batch {
 				if j > i || errs[j] == nil {
 					errs[j] = fmt.Errorf("write batch aborted: %w", errs[i])
 				}
-				r.result <- errs[j]
 			}
-			return
+			return errs
 		}
 		if errs[i] == nil {
 			ran++
@@ -264,20 +271,16 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	if ran == 0 {
 		_ = s.wconn.rollback(ctx)
-		for i, r := range batch {
-			r.result <- errs[i]
-		}
-		return
+		return errs
 	}
 	if err := s.wconn.commit(ctx); err != nil {
 		err = fmt.Errorf("commit: %w", err)
-		for i, r := range batch {
+		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
 			}
-			r.result <- errs[i]
 		}
-		return
+		return errs
 	}
 	s.batches.Add(1)
 	s.writes.Add(int64(ran))
@@ -322,6 +325,11 @@ func (s *Store) runBatch(batch []*writeReq) {
 	for a, m := range changed {
 		s.notify(a, m)
 	}
+	return errs
+}
+
+// answer hands each request of a batch its outcome.
+func answer(batch []*writeReq, errs []error) {
 	for i, r := range batch {
 		r.result <- errs[i]
 	}
