@@ -206,15 +206,21 @@ func addUsage(w *wtx, acct int64, bytes, msgs int64) error {
 
 func (s *Store) Append(ctx context.Context, accountID int64, reqs []mailstore.AppendRequest) ([]mailstore.AppendResult, error) {
 	ts := make([]target, len(reqs))
+	ids := map[string]int64{} // by name, found once per Append
 	for i, r := range reqs {
 		if r.MailboxID == 0 && r.MailboxName != "" {
 			// The write locks mailboxes by id, after the account row;
 			// finding the id first keeps that order.
-			mb, err := s.GetMailbox(ctx, accountID, r.MailboxName)
-			if err != nil {
-				return nil, err
+			id, ok := ids[r.MailboxName]
+			if !ok {
+				mb, err := s.GetMailbox(ctx, accountID, r.MailboxName)
+				if err != nil {
+					return nil, err
+				}
+				id = mb.ID
+				ids[r.MailboxName] = id
 			}
-			r.MailboxID = mb.ID
+			r.MailboxID = id
 		}
 		if r.MailboxID == 0 {
 			return nil, fmt.Errorf("mailbox 0: %w", mailstore.ErrNoSuchMailbox)

@@ -42,8 +42,6 @@ func newMailboxCache(w *wtx) *mailboxCache {
 }
 
 // lookup finds the mailbox of an append request, by id or else by name.
-// A mailbox already in the cache is returned as it is there: it may hold
-// changes (UIDNEXT) not yet flushed.
 func (c *mailboxCache) lookup(accountID int64, r mailstore.AppendRequest) (*mailstore.Mailbox, error) {
 	if r.MailboxID != 0 {
 		return c.get(accountID, r.MailboxID)
@@ -52,17 +50,21 @@ func (c *mailboxCache) lookup(accountID int64, r mailstore.AppendRequest) (*mail
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %q: %w", r.MailboxName, mailstore.ErrNoSuchMailbox)
 	}
+	return c.byName(accountID, n)
+}
+
+// byName finds a mailbox by its normalized name. A mailbox already in the
+// cache (found by id or by name) is returned as it is there: it may hold
+// changes (UIDNEXT) not yet flushed, which a second read would lose.
+func (c *mailboxCache) byName(accountID int64, name string) (*mailstore.Mailbox, error) {
 	for _, mb := range c.boxes {
-		if mb.AccountID == accountID && mb.Name == n {
+		if mb.AccountID == accountID && mb.Name == name {
 			return mb, nil
 		}
 	}
-	mb, err := getMailbox(c.w.ctx, c.w, accountID, n)
+	mb, err := getMailbox(c.w.ctx, c.w, accountID, name)
 	if err != nil {
 		return nil, err
-	}
-	if cached, ok := c.boxes[mb.ID]; ok {
-		return cached, nil
 	}
 	c.boxes[mb.ID] = &mb
 	return &mb, nil
@@ -81,17 +83,7 @@ func (c *mailboxCache) get(accountID, id int64) (*mailstore.Mailbox, error) {
 }
 
 func (c *mailboxCache) inbox(accountID int64) (*mailstore.Mailbox, error) {
-	for _, mb := range c.boxes {
-		if mb.AccountID == accountID && mb.Name == mailstore.InboxName {
-			return mb, nil
-		}
-	}
-	mb, err := getMailbox(c.w.ctx, c.w, accountID, mailstore.InboxName)
-	if err != nil {
-		return nil, err
-	}
-	c.boxes[mb.ID] = &mb
-	return &mb, nil
+	return c.byName(accountID, mailstore.InboxName)
 }
 
 // changed records a change of modseq m in mb.

@@ -21,9 +21,9 @@ import (
 func (s *Store) Changes(ctx context.Context, accountID int64, since mailstore.ModSeq, limit int) ([]mailstore.Change, error) {
 	var out []mailstore.Change
 	err := s.readTx(ctx, func(tx *rtx) error {
-		var cur mailstore.ModSeq
-		if err := tx.QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = ?`, accountID).Scan(&cur); err != nil {
-			return accountNotFound(err, fmt.Sprint("#", accountID))
+		cur, err := accountModSeq(ctx, tx, accountID)
+		if err != nil {
+			return err
 		}
 		upto := cur
 		if limit > 0 {
@@ -43,7 +43,6 @@ func (s *Store) Changes(ctx context.Context, accountID int64, since mailstore.Mo
 			}
 			upto = mailstore.ModSeq(c.Int64)
 		}
-		var err error
 		out, err = readChanges(ctx, tx, accountID, since, upto)
 		if err != nil {
 			return err

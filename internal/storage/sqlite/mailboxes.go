@@ -48,12 +48,7 @@ func (s *Store) HighestModSeq(ctx context.Context, accountID int64) (mailstore.M
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
-	var m mailstore.ModSeq
-	err := s.rd().QueryRowContext(ctx, `SELECT modseq FROM accounts WHERE id = ?`, accountID).Scan(&m)
-	if err != nil {
-		return 0, accountNotFound(err, fmt.Sprint("#", accountID))
-	}
-	return m, nil
+	return accountModSeq(ctx, s.rd(), accountID)
 }
 
 // ListMailboxes lists the account's mailboxes by name.
