@@ -45,25 +45,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v dovecot >/dev/null; then
-  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-  service dovecot stop >/dev/null 2>&1 || true
-fi
-id vmail >/dev/null 2>&1 || useradd -r -M -d /nonexistent -s /usr/sbin/nologin vmail
+. bench/lib.sh
+install_missing /usr/lib/dovecot/imap dovecot-imapd
+service dovecot stop >/dev/null 2>&1 || true
+vmail_user
 
 go build -o "$W/roost" ./cmd/roost
 go build -o "$W/imapload" ./bench/imapload
 
-# Both ports must be free: a server left on one from an earlier run would
-# answer in place of the one this run starts, and be measured instead.
-for port in 21143 21144; do
-  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
-    echo "port $port is already in use; stop whatever listens there first" >&2
-    exit 1
-  fi
-done
+ports_free 21143 21144
 
 # --- Dovecot: maildir, passwd-file users, plaintext on loopback.
 mkdir -p "$W/dovecot/mail" "$W/dovecot/run"; chown -R vmail:vmail "$W/dovecot/mail"
@@ -110,32 +100,12 @@ hostname = "bench.test"
 data_dir = "$W/roost-data"
 [store]
 flag_sync = "${ROOST_FLAG_SYNC:-always}"
-[listen]
-smtp = []
-submission = []
-submissions = []
-imap = ["127.0.0.1:21144"]
-imaps = []
-pop3 = []
-pop3s = []
-http = []
-# Logins are set-up, not measured: cheap hashing keeps 50 'user add' fast.
-[auth]
-argon2_time = 1
-argon2_memory_kib = 1024
-argon2_threads = 1
 CONF
+roost_listen_only imap 127.0.0.1:21144 >>"$W/roost.toml"
 export ROOST_CONFIG="$W/roost.toml"
 "$W/roost" domain add bench.test
 for i in $(seq 0 $((NUSERS-1))); do echo benchpw | "$W/roost" user add "bench$i@bench.test" --password-stdin >/dev/null; done
-"$W/roost" serve >"$W/roost.log" 2>&1 &
-ROOST_PID=$!
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/21144) 2>/dev/null && break; sleep 0.2; done
-if ! kill -0 "$ROOST_PID" 2>/dev/null; then
-  echo "roost did not start; its log:" >&2
-  tail -5 "$W/roost.log" >&2
-  exit 1
-fi
+roost_serve "$W" 127.0.0.1:21144
 
 # load NAME ADDR LOG CLIENTS: one imapload run; on failure show the
 # server's log tail, since imapload only sees the tagged NO/BAD.
