@@ -87,8 +87,7 @@ func oldMarkerArgs(boot int64) []any {
 // recoverModSeqs runs in Open, before the writer starts. It looks for
 // markers of an earlier boot and, if there are any, moves modseqs up and
 // drops those markers, in one synced transaction. boot is the current
-// boot's hash; 0 (boot id unknown) treats every marker as old. It reports
-// whether it moved anything.
+// boot's hash. It reports whether it moved anything.
 func recoverModSeqs(ctx context.Context, wdb *sql.DB, boot int64) (bool, error) {
 	// A read first: every Open (the CLI's too, beside a running server)
 	// gets here, and the write transaction below would take the write
@@ -143,11 +142,21 @@ func startDeferredSync(ctx context.Context, wdb *sql.DB, busy time.Duration, opt
 	}
 	var boot int64
 	id, err := readID()
-	if err == nil {
-		boot = bootHash(id)
-	} else if opts.DeferFlagSync {
-		return deferredSync{}, fmt.Errorf("deferred flag sync needs the kernel's boot id: %w", err)
+	if err != nil {
+		if opts.DeferFlagSync {
+			return deferredSync{}, fmt.Errorf("deferred flag sync needs the kernel's boot id: %w", err)
+		}
+		// Without the boot id a live server's marker (beside this
+		// process: the CLI, say) cannot be told from an earlier boot's.
+		// Recovering would move every modseq up under that server and
+		// delete its marker while it still commits without syncing, so
+		// the next opener that knows the boot recovers instead.
+		if opts.Logger != nil {
+			opts.Logger.Debug("deferred flag sync recovery not checked: kernel boot id unknown", "err", err)
+		}
+		return deferredSync{}, nil
 	}
+	boot = bootHash(id)
 	var moved bool
 	if err := retryBusy(busy, func() error {
 		var err error

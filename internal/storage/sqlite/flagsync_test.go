@@ -323,6 +323,33 @@ func TestDeferredNeedsBootID(t *testing.T) {
 
 var errNoBoot = errors.New("no boot id here")
 
+// A process that cannot read the boot id (the CLI in a sandbox, beside a
+// server deferring syncs) must leave the server's live marker alone:
+// without it, a later power cut would roll modseqs back unnoticed.
+func TestUnknownBootKeepsLiveMarker(t *testing.T) {
+	dir := t.TempDir()
+	s := openBoot(t, dir, "boot-a", true)
+	defer s.Close()
+	a := addAccount(t, s, "a@example.test")
+	deliverOne(t, s, a.ID, "m1")
+	storeSeen(t, s, a.ID, 1, `\Seen`)
+	before, _, _ := modseqs(t, s, a.ID)
+	if len(markers(t, s)) != 1 {
+		t.Fatal("no marker after a deferred flag write")
+	}
+	cli, err := Open(dir, Options{holdIndexer: true, bootID: func() (string, error) { return "", errNoBoot }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.Close()
+	if m := markers(t, s); len(m) != 1 {
+		t.Errorf("the running server's marker is gone (%v) while it still commits unsynced", m)
+	}
+	if after, _, _ := modseqs(t, s, a.ID); after != before {
+		t.Errorf("account modseq moved %d -> %d under a running server", before, after)
+	}
+}
+
 // openRaw opens dir's database with no store around it.
 func openRaw(t *testing.T, dir string) *sql.DB {
 	t.Helper()

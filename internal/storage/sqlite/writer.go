@@ -145,9 +145,11 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error {
 // (ARCHITECTURE.md, "Tried and measured"). writeGate keeps every use of
 // the writer connection one at a time, and Close waits for it.
 func (s *Store) runInline(r *writeReq) bool {
-	// Not while the writer goroutine has a batch in hand and waits for
-	// the gate: a stream of inline writes must not hold deliveries back.
-	if r.sync != syncUnlessFlagsDeferred || !s.dsync.on || len(s.reqs) > 0 || s.writerWaiting.Load() {
+	// Not while a request waits to be handed to the writer (s.reqs is
+	// unbuffered: pending counts the senders), nor while the writer
+	// goroutine has a batch in hand and waits for the gate: a stream of
+	// inline writes must not hold deliveries back.
+	if r.sync != syncUnlessFlagsDeferred || !s.dsync.on || s.pending.Load() > 0 || s.writerWaiting.Load() {
 		return false
 	}
 	if !s.writeGate.TryLock() {
@@ -165,8 +167,12 @@ func (s *Store) runInline(r *writeReq) bool {
 		r.result <- mailstore.ErrClosed
 	default:
 		s.inlined.Add(1)
-		errs := s.runBatch([]*writeReq{r})
-		s.writeGate.Unlock()
+		// On the caller's goroutine a panic may be recovered by its
+		// connection's handler: the gate must not stay held behind it.
+		errs := func() []error {
+			defer s.writeGate.Unlock()
+			return s.runBatch([]*writeReq{r})
+		}()
 		r.result <- errs[0]
 	}
 	return true
