@@ -83,7 +83,7 @@ func (s *session) readChanges() error {
 			break
 		}
 		for i := range changes {
-			s.applyChange(&changes[i])
+			s.applyChange(&changes[i], before)
 		}
 	}
 	if len(sel.uids) != before {
@@ -94,8 +94,10 @@ func (s *session) readChanges() error {
 }
 
 // applyChange applies one change to the view. ch may be shared with other
-// sessions (feedReads): it is only read.
-func (s *session) applyChange(ch *mailstore.Change) {
+// sessions (feedReads): it is only read. announced is how many of
+// sel.uids the client has been told of (by EXISTS): those keep their
+// sequence numbers, the rest are new in this read.
+func (s *session) applyChange(ch *mailstore.Change, announced int) {
 	sel := s.sel
 	if ch.ModSeq > sel.seen {
 		sel.seen = ch.ModSeq
@@ -111,9 +113,29 @@ func (s *session) applyChange(ch *mailstore.Change) {
 	case mailstore.ChangeMessage:
 		seq := sel.seqOf(ch.UID)
 		if seq == 0 {
-			if ch.UID > lastUID(sel.uids) {
-				sel.uids = append(sel.uids, ch.UID)
+			// The feed gives each message once, at its latest modseq, so
+			// new messages need not come in UID order: one whose flags
+			// changed since it arrived comes after younger ones. Each is
+			// placed among the not yet announced UIDs by UID, which keeps
+			// the map ascending (RFC 9051 section 2.3.1.2: sequence
+			// numbers follow UID order) and counts every new message in
+			// the EXISTS that readChanges sends (section 7.4.1). A UID
+			// below the announced ones is no new message: the view had
+			// it at SELECT, or it was expunged.
+			if announced > 0 && ch.UID <= sel.uids[announced-1] {
+				return
 			}
+			fresh := sel.uids[announced:]
+			i, found := slices.BinarySearch(fresh, ch.UID)
+			if !found {
+				sel.uids = slices.Insert(sel.uids, announced+i, ch.UID)
+			}
+			return
+		}
+		if seq > announced {
+			// Not announced yet, and its number may still move as other
+			// new UIDs are placed: the client learns of it from EXISTS
+			// and fetches its flags itself (RFC 9051 section 7.4.1).
 			return
 		}
 		if _, gone := sel.gone[ch.UID]; gone {

@@ -247,3 +247,28 @@ func countLines(lines []string, pattern string) int {
 	}
 	return n
 }
+
+// Two messages arrive while A sits selected and quiet, and another device
+// flags the older one before A's next command. The feed reports that
+// message once, at its newer modseq, after the younger one. Without the
+// fix A's client is told "* 2 EXISTS" for three messages and the older
+// new message has no sequence number until A selects INBOX again.
+func TestNewMessageChangedBeforeReadNotLost(t *testing.T) {
+	env, a, b := twoDevices(t, 1)
+	x := env.deliver(t, alice, testMessage(2))
+	y := env.deliver(t, alice, testMessage(3))
+	b.ok("SELECT INBOX")
+	b.ok(`UID STORE ` + strconv.FormatUint(uint64(x.UID), 10) + ` +FLAGS (\Flagged)`)
+	lines := a.ok("NOOP")
+	mustHave(t, lines, `^\* 3 EXISTS$`)
+	if hasLine(lines, ` FETCH `) {
+		// The flags of a message first announced by this EXISTS are the
+		// client's to fetch: a FETCH before it would name a number the
+		// client does not have yet.
+		t.Fatalf("FETCH for a message not yet announced: %q", lines)
+	}
+	lines = a.ok("FETCH 1:* (UID FLAGS)")
+	mustHave(t, lines,
+		`^\* 2 FETCH \(UID `+strconv.FormatUint(uint64(x.UID), 10)+` FLAGS \(\\Flagged\)\)$`,
+		`^\* 3 FETCH \(UID `+strconv.FormatUint(uint64(y.UID), 10)+` FLAGS \(\)\)$`)
+}
