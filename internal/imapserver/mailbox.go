@@ -43,12 +43,29 @@ func (s *session) cmdDelete(c *command) error {
 	if err != nil {
 		return err
 	}
-	if s.sel != nil && s.sel.mb.Name == name {
-		// The mailbox goes away under this session's own feet: leave it
-		// first, as if by UNSELECT.
+	selected := false
+	if s.sel != nil {
+		// By ID, not by name: the selected mailbox may have been renamed
+		// since SELECT (here or by another session), and another mailbox
+		// may now bear its old name.
+		mb, err := s.srv.store.GetMailbox(s.ctx(), s.acct.ID, name)
+		if err != nil {
+			return err
+		}
+		selected = mb.ID == s.sel.mb.ID
+	}
+	if err := s.srv.store.DeleteMailbox(s.ctx(), s.acct.ID, name); err != nil {
+		// RFC 9051 section 6.3.5: a NO deletes nothing, so the
+		// selection stays as it was.
+		return err
+	}
+	if selected {
+		// The mailbox went away under this session's own feet: leave it
+		// as if by UNSELECT, before sync would take the deletion for
+		// another session's and end the connection.
 		s.deselect()
 	}
-	return s.srv.store.DeleteMailbox(s.ctx(), s.acct.ID, name)
+	return nil
 }
 
 // cmdRename: RFC 9051 section 6.3.6.
