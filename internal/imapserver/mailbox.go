@@ -82,8 +82,18 @@ func (s *session) cmdRename(c *command) error {
 	if err := s.srv.store.RenameMailbox(s.ctx(), s.acct.ID, from, to); err != nil {
 		return err
 	}
-	if s.sel != nil && s.sel.mb.Name == from {
+	if s.sel == nil || from == mailstore.InboxName {
+		// RFC 9051 section 6.3.6: renaming INBOX moves its messages to a
+		// new mailbox and leaves INBOX, and its inferiors, where they
+		// are: a selected INBOX stays INBOX.
+		return nil
+	}
+	// RFC 9051 section 6.3.6: inferior names are renamed too.
+	switch cur := s.sel.mb.Name; {
+	case cur == from:
 		s.sel.mb.Name = to
+	case strings.HasPrefix(cur, from+mailstore.Separator):
+		s.sel.mb.Name = to + cur[len(from):]
 	}
 	return nil
 }
