@@ -354,6 +354,18 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, ra
 			continue
 		}
 		setAll([]int{i}, rep)
+		if rep.code == 552 {
+			// RFC 5321 section 4.5.3.1.10: 552 to RCPT is RFC 821's
+			// "too many recipients", which clients SHOULD treat as
+			// temporary: the recipient waits for the next attempt,
+			// as after 452. Its status takes class 4 so that a delay
+			// report agrees with it (RFC 3463 section 3.1: X.5.3 is
+			// too many recipients).
+			results[i].perm = false
+			if st := results[i].status; strings.HasPrefix(st, "5.") {
+				results[i].status = "4." + st[2:]
+			}
+		}
 	}
 	if len(accepted) == 0 {
 		reuse = true
