@@ -129,3 +129,28 @@ func TestData552Bounces(t *testing.T) {
 		t.Fatalf("DSN recipient: %v", r)
 	}
 }
+
+// The bounce for a message that waited too long explains the expiry; its
+// Diagnostic-Code must not claim to be an SMTP reply (RFC 3464 section
+// 2.3.6), which "delivery time expired; ..." is not.
+func TestExpiryDiagnosticIsNotSMTP(t *testing.T) {
+	st, alice := openStore(t, t.TempDir())
+	defer st.Close()
+	sk := startSink(t, "")
+	q := New(st, Config{Hostname: "mx.x.test", Transport: map[string]string{"remote.test": sk.addr},
+		RetryBase: 100 * time.Millisecond, RetryMax: 100 * time.Millisecond, WarnAfter: -1, MaxAge: 500 * time.Millisecond}, testLogger())
+	runQueue(t, q)
+	if err := q.Enqueue(context.Background(), "alice@x.test", []string{"defer@remote.test"}, []byte(testMsg), alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "expiry", func() bool { return queueLen(t, st) == 0 })
+	msgs := inbox(t, st, alice)
+	if len(msgs) != 1 {
+		t.Fatalf("sender got %d messages, want one bounce", len(msgs))
+	}
+	r := parseDSN(t, msgs[0]).perRcpt[0]
+	diag := r.Get("Diagnostic-Code")
+	if r.Get("Status") != "5.4.7" || strings.HasPrefix(strings.ToLower(diag), "smtp;") || !strings.Contains(diag, "451") {
+		t.Fatalf("expiry DSN recipient: %v", r)
+	}
+}

@@ -178,6 +178,10 @@ func (q *Queue) attempt(ctx context.Context, e mailstore.QueueEntry) {
 			// RFC 3463 X.4.7: delivery time expired.
 			r.perm, r.status = true, "5.4.7"
 			r.diag = "delivery time expired; last error: " + r.diag
+			// RFC 3464 section 2.3.6: an "smtp" Diagnostic-Code is a
+			// reply from the remote; this is our own verdict quoting
+			// one, so it takes Roost's own diagnostic type.
+			r.smtpDiag = false
 			failed = append(failed, r)
 		default:
 			waiting = append(waiting, r)
