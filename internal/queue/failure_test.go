@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/roost-mail/roost/internal/delivery"
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
@@ -126,6 +127,61 @@ func TestData552Bounces(t *testing.T) {
 		t.Fatalf("sender got %d messages, want one bounce", len(msgs))
 	}
 	if r := parseDSN(t, msgs[0]).perRcpt[0]; r.Get("Action") != "failed" || r.Get("Status") != "5.3.4" || !strings.HasPrefix(r.Get("Diagnostic-Code"), "smtp; 552") {
+		t.Fatalf("DSN recipient: %v", r)
+	}
+}
+
+// When the bounce for a permanent failure cannot be stored (here the
+// sender's mailbox is full), the failed recipient stays queued instead of
+// vanishing; once there is room, the next attempt delivers the bounce,
+// exactly once, and the recipient that was delivered is not sent again.
+func TestBounceKeptUntilStored(t *testing.T) {
+	st, alice := openStore(t, t.TempDir())
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.SetQuota(ctx, "alice@x.test", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	q0 := New(st, Config{Hostname: "mx.x.test"}, testLogger())
+	if _, err := q0.deliver.Deliver(ctx, delivery.Envelope{From: "s@r.test", Recipients: []string{"alice@x.test"}}, []byte(testMsg)); err != nil {
+		t.Fatal(err)
+	}
+	sk := startSink(t, "")
+	q := New(st, Config{Hostname: "mx.x.test", Transport: map[string]string{"remote.test": sk.addr}, RetryBase: time.Hour, WarnAfter: -1}, testLogger())
+	runQueue(t, q)
+	if err := q.Enqueue(ctx, "alice@x.test", []string{"reject@remote.test", "bob@remote.test"}, []byte(testMsg), alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	var es []mailstore.QueueEntry
+	waitFor(t, "the first attempt", func() bool {
+		es, _ = st.ListQueue(ctx)
+		return len(es) == 0 || len(es) == 1 && es[0].Attempts >= 1
+	})
+	if len(es) != 1 || strings.Join(es[0].Recipients, ",") != "reject@remote.test" {
+		t.Fatalf("bounce could not be stored and the entry is gone: queue %+v", es)
+	}
+	if !strings.Contains(es[0].LastError, "failure report") || !strings.Contains(es[0].LastError, "over quota") {
+		t.Fatalf("last error %q does not say why the bounce failed", es[0].LastError)
+	}
+	if n := len(inbox(t, st, alice)); n != 1 {
+		t.Fatalf("INBOX holds %d messages, want only the one filling it", n)
+	}
+
+	if err := st.SetQuota(ctx, "alice@x.test", 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Retry(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "empty queue", func() bool { return queueLen(t, st) == 0 })
+	if m := sk.messages(); len(m) != 1 || strings.Join(m[0].Rcpts, ",") != "bob@remote.test" {
+		t.Fatalf("remote got %+v, want one message for bob@remote.test", m)
+	}
+	msgs := inbox(t, st, alice)
+	if len(msgs) != 2 {
+		t.Fatalf("INBOX holds %d messages, want the first and one bounce", len(msgs))
+	}
+	if r := parseDSN(t, msgs[1]).perRcpt[0]; r.Get("Final-Recipient") != "rfc822; reject@remote.test" || r.Get("Status") != "5.1.1" {
 		t.Fatalf("DSN recipient: %v", r)
 	}
 }

@@ -130,7 +130,8 @@ func (q *Queue) backoff(attempts int) time.Duration {
 
 // attempt makes one delivery attempt of a claimed entry and records the
 // outcome: delivered recipients leave the entry, permanent failures and
-// expired ones bounce, the rest wait for the next attempt.
+// expired ones bounce (or, if the bounce cannot be stored, stay for the
+// next attempt), the rest wait for the next attempt.
 func (q *Queue) attempt(ctx context.Context, e mailstore.QueueEntry) {
 	log := q.log.With("entry", e.ID, "domain", e.Domain)
 	raw, err := q.store.ReadBlob(ctx, e.BlobID)
@@ -188,10 +189,23 @@ func (q *Queue) attempt(ctx context.Context, e mailstore.QueueEntry) {
 		}
 	}
 	b := q.bouncer()
+	// unreported: failed recipients whose bounce could not be stored.
+	var unreported []rcptResult
+	var bounceErr error
 	if len(failed) > 0 {
 		log.Info("delivery failed permanently", "rcpts", len(failed), "err", failed[0].diag)
 		if err := b.bounce(context.WithoutCancel(ctx), e, failed, "failed", now); err != nil {
-			log.Error("bouncing", "err", err)
+			// RFC 5321 section 6.1: a message we accepted is
+			// delivered or its failure reported, never lost. The
+			// report could not be stored (sender over quota, store
+			// error), so its recipients stay queued with the backoff
+			// and the next attempt retries them, then the bounce.
+			// Keeping the recipients rather than the report needs no
+			// new store state, and it cannot report twice: a DSN is
+			// one message, stored whole or not at all.
+			log.Error("bouncing failed; keeping the recipients queued", "rcpts", len(failed), "err", err)
+			unreported = failed
+			bounceErr = fmt.Errorf("failure report to %s not stored: %w", e.From, err)
 		}
 	}
 	if delivered > 0 {
@@ -202,7 +216,7 @@ func (q *Queue) attempt(ctx context.Context, e mailstore.QueueEntry) {
 	}
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if len(waiting) == 0 {
+	if len(waiting) == 0 && len(unreported) == 0 {
 		if err := q.store.DeleteQueueEntry(bg, e.ID); err != nil {
 			log.Error("removing finished entry", "err", err)
 		}
@@ -210,19 +224,26 @@ func (q *Queue) attempt(ctx context.Context, e mailstore.QueueEntry) {
 	}
 	e.Attempts++
 	e.NextAttempt = now.Add(q.backoff(e.Attempts))
-	e.LastError = waiting[0].diag
-	if q.cfg.WarnAfter > 0 && !e.Warned && now.Sub(e.Created) >= q.cfg.WarnAfter {
+	if bounceErr != nil {
+		// What `roost queue list` shows: why the entry is still here.
+		e.LastError = bounceErr.Error() + "; delivery: " + unreported[0].diag
+	} else {
+		e.LastError = waiting[0].diag
+	}
+	if q.cfg.WarnAfter > 0 && !e.Warned && len(waiting) > 0 && now.Sub(e.Created) >= q.cfg.WarnAfter {
 		// RFC 3464 section 2.3.3: Action: delayed, sent once.
 		// RFC 3461 section 4.1: only to recipients whose NOTIFY has
-		// DELAY (or is absent); bounce leaves the others out.
+		// DELAY (or is absent); bounce leaves the others out. The
+		// unreported ones failed: "delayed" would misstate them.
 		if err := b.bounce(bg, e, waiting, "delayed", now); err != nil {
 			log.Error("sending delay warning", "err", err)
 		}
 		e.Warned = true
 	}
-	log.Info("delivery deferred", "rcpts", len(waiting), "attempts", e.Attempts, "next", e.NextAttempt, "err", e.LastError)
-	if len(waiting) < len(e.Recipients) {
-		if err := q.requeue(bg, e, raw, waiting); err != nil {
+	keep := append(append([]rcptResult(nil), waiting...), unreported...)
+	log.Info("delivery deferred", "rcpts", len(keep), "attempts", e.Attempts, "next", e.NextAttempt, "err", e.LastError)
+	if len(keep) < len(e.Recipients) {
+		if err := q.requeue(bg, e, raw, keep); err != nil {
 			log.Error("requeueing remaining recipients", "err", err)
 		}
 		return
