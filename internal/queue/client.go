@@ -359,8 +359,9 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, ra
 			// "too many recipients", which clients SHOULD treat as
 			// temporary: the recipient waits for the next attempt,
 			// as after 452. Its status takes class 4 so that a delay
-			// report agrees with it (RFC 3463 section 3.1: X.5.3 is
-			// too many recipients).
+			// report agrees with it (RFC 3463 section 2: class 4 is a
+			// persistent transient failure; section 3.6: X.5.3 is too
+			// many recipients).
 			results[i].perm = false
 			if st := results[i].status; strings.HasPrefix(st, "5.") {
 				results[i].status = "4." + st[2:]
