@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"mime"
 	"net/mail"
 	"strings"
 	"time"
@@ -101,6 +103,15 @@ func HeaderValue(raw []byte, name string) (string, bool) {
 	return out, found
 }
 
+// fromParser reads only the addresses of a From: field. net/mail decodes
+// RFC 2047 encoded words in display names and, with no CharsetReader for
+// the charset, fails the whole list, so a display name in windows-1252 or
+// iso-2022-jp would hide a perfectly good address. The display name is
+// never used, so its bytes are passed through undecoded.
+var fromParser = &mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+}}
+
 // FromAddresses returns the addresses of the From: field (RFC 5322 section
 // 3.6.2), lower-cased. ok is false when the field is missing or does not
 // parse as an address list.
@@ -109,7 +120,7 @@ func FromAddresses(raw []byte) (addrs []string, ok bool) {
 	if !found {
 		return nil, false
 	}
-	list, err := (&mail.AddressParser{WordDecoder: nil}).ParseList(v)
+	list, err := fromParser.ParseList(v)
 	if err != nil || len(list) == 0 {
 		return nil, false
 	}

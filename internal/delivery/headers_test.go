@@ -52,6 +52,23 @@ func TestFromAddresses(t *testing.T) {
 	}
 }
 
+// A display name encoded in a charset net/mail cannot decode (Outlook's
+// windows-1252, Japanese mailers' iso-2022-jp) must not hide the address:
+// without this a user of such a mail program could submit nothing at all
+// ("550 5.6.0 Message has no valid From: header").
+func TestFromAddressesLegacyCharsetDisplayName(t *testing.T) {
+	for _, from := range []string{
+		"=?iso-2022-jp?B?GyRCJUYlOSVIGyhC?= <Alice@X.test>",
+		"=?windows-1252?Q?Ren=E9?= <alice@x.test>",
+		"=?x-unknown?Q?abc?= <alice@x.test>",
+	} {
+		got, ok := FromAddresses([]byte("From: " + from + "\r\nSubject: s\r\n\r\nbody"))
+		if !ok || len(got) != 1 || got[0] != "alice@x.test" {
+			t.Errorf("FromAddresses(From: %s) = %v, %v; want [alice@x.test]", from, got, ok)
+		}
+	}
+}
+
 func TestReceivedHeader(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	h := ReceivedHeader(Trace{Helo: "client.test", RemoteIP: "192.0.2.1", Protocol: "ESMTPS", TLS: "TLS 1.3", ID: "abc"}, "mx.test", []string{"u@x.test"}, now)

@@ -361,3 +361,36 @@ func TestSubmissionToRemoteRoost(t *testing.T) {
 		t.Fatalf("bounce: %q", bounce)
 	}
 }
+
+// submitWire opens a submission session authenticated as alice.
+func submitWire(t *testing.T, addr string) *wire {
+	t.Helper()
+	w := dialWire(t, addr)
+	w.cmd("EHLO c", "250 ")
+	w.cmd("AUTH PLAIN "+plainIR("alice@x.test", testPassword), "235 ")
+	return w
+}
+
+// A user whose mail program encodes the From: display name in a legacy
+// charset (iso-2022-jp here; Outlook's windows-1252, gb2312, koi8-r are
+// the same case) can send: before, every such message got "550 5.6.0
+// Message has no valid From: header". The address is still checked.
+func TestSubmissionFromDisplayNameInLegacyCharset(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{Submission: true}, false)
+	w := submitWire(t, addr)
+	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	w.cmd("DATA", "354 ")
+	w.send("From: =?iso-2022-jp?B?GyRCJUYlOSVIGyhC?= <alice@x.test>\r\nTo: bob@x.test\r\nSubject: hi\r\n\r\nbody")
+	w.cmd(".", "250 ")
+	if n := len(e.mailbox(t, e.bob, "")); n != 1 {
+		t.Fatalf("bob has %d messages, want 1", n)
+	}
+	// The display name does not excuse someone else's address.
+	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	w.cmd("DATA", "354 ")
+	w.send("From: =?iso-2022-jp?B?GyRCJUYlOSVIGyhC?= <bob@x.test>\r\nTo: bob@x.test\r\nSubject: hi\r\n\r\nbody")
+	w.cmd(".", "550 5.7.1 ")
+}
