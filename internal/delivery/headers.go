@@ -113,11 +113,23 @@ var fromParser = &mail.AddressParser{WordDecoder: &mime.WordDecoder{
 }}
 
 // FromAddresses returns the addresses of the From: field (RFC 5322 section
-// 3.6.2), lower-cased. ok is false when the field is missing or does not
-// parse as an address list.
+// 3.6.2), lower-cased. ok is false when the field is missing, does not
+// parse as an address list, or appears more than once.
 func FromAddresses(raw []byte) (addrs []string, ok bool) {
-	v, found := HeaderValue(raw, "From")
-	if !found {
+	var v string
+	n := 0
+	headerFields(raw, func(name, value string) bool {
+		if strings.EqualFold(name, "From") {
+			v = value
+			n++
+		}
+		return n < 2
+	})
+	// RFC 5322 section 3.6: exactly one From: field. A second one is
+	// refused, not ignored: mail programs differ in which one they show,
+	// so checking only the first would let a submitter appear as someone
+	// else (RFC 7489 section 6.6.1 names it a spoofing vector).
+	if n != 1 {
 		return nil, false
 	}
 	list, err := fromParser.ParseList(v)

@@ -69,6 +69,26 @@ func TestFromAddressesLegacyCharsetDisplayName(t *testing.T) {
 	}
 }
 
+// RFC 5322 section 3.6 allows exactly one From: field. A second one (in
+// any case, anywhere in the header) is refused rather than ignored: mail
+// programs differ in which one they show, so an unchecked second From:
+// would let a submitter appear as someone else.
+func TestFromAddressesExactlyOneFromField(t *testing.T) {
+	for _, raw := range []string{
+		"From: alice@x.test\r\nFrom: bob@x.test\r\n\r\nbody",
+		"From: alice@x.test\r\nSubject: s\r\nfrom: alice@x.test\r\n\r\nbody",
+		"From: alice@x.test\r\nSubject: s\r\nFROM:\r\n bob@x.test\r\n\r\nbody",
+	} {
+		if got, ok := FromAddresses([]byte(raw)); ok {
+			t.Errorf("FromAddresses(%q) = %v, ok with two From: fields", raw, got)
+		}
+	}
+	// A From: in the body is not a header field.
+	if got, ok := FromAddresses([]byte("From: alice@x.test\r\n\r\nFrom: bob@x.test\r\n")); !ok || len(got) != 1 || got[0] != "alice@x.test" {
+		t.Fatalf("From: in the body counted: %v, %v", got, ok)
+	}
+}
+
 func TestReceivedHeader(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	h := ReceivedHeader(Trace{Helo: "client.test", RemoteIP: "192.0.2.1", Protocol: "ESMTPS", TLS: "TLS 1.3", ID: "abc"}, "mx.test", []string{"u@x.test"}, now)

@@ -394,3 +394,20 @@ func TestSubmissionFromDisplayNameInLegacyCharset(t *testing.T) {
 	w.send("From: =?iso-2022-jp?B?GyRCJUYlOSVIGyhC?= <bob@x.test>\r\nTo: bob@x.test\r\nSubject: hi\r\n\r\nbody")
 	w.cmd(".", "550 5.7.1 ")
 }
+
+// Alice cannot appear as bob by adding a second From: field after her own
+// (mail programs differ in which one they show): the message is refused
+// with 550 5.6.0, as RFC 5322 section 3.6 allows exactly one From:.
+func TestSubmissionSecondFromRefused(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{Submission: true}, false)
+	w := submitWire(t, addr)
+	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	w.cmd("DATA", "354 ")
+	w.send("From: alice@x.test\r\nFrom: bob@x.test\r\nTo: bob@x.test\r\nSubject: hi\r\n\r\nbody")
+	w.cmd(".", "550 5.6.0 ")
+	if n := len(e.mailbox(t, e.bob, "")); n != 0 {
+		t.Fatalf("bob got %d messages from a forged second From:", n)
+	}
+}
