@@ -32,6 +32,10 @@ type session struct {
 
 	account *mailstore.Account // authenticated submitter (submission)
 
+	// inMail is true from an accepted MAIL to the end of its transaction
+	// (DATA, RSET, EHLO, STARTTLS: go-smtp calls Reset for each), exactly
+	// when go-smtp's own transaction is open.
+	inMail      bool
 	from        string
 	local       []string // local recipients
 	accounts    []int64  // their accounts, resolved at RCPT
@@ -53,6 +57,7 @@ func (ss *session) ctx() (context.Context, context.CancelFunc) {
 }
 
 func (ss *session) Reset() {
+	ss.inMail = false
 	ss.from = ""
 	ss.local = nil
 	ss.accounts = nil
@@ -63,8 +68,13 @@ func (ss *session) Reset() {
 
 func (ss *session) Logout() error { return nil }
 
+// Mail starts a transaction. Every refusal returns before the state is
+// touched: after a refused MAIL the server "MUST stay in the same state"
+// (RFC 5321 section 3.3), and go-smtp keeps its own transaction (the
+// earlier MAIL and its recipients) when Mail fails, so a reset here would
+// let DATA run with a sender and recipients the client never had
+// accepted together.
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
-	ss.Reset()
 	if ss.s.cfg.Submission {
 		if ss.account == nil {
 			return errAuthRequired
@@ -80,6 +90,16 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 			return reply(ss.s.log, err)
 		}
 	}
+	if ss.inMail {
+		// RFC 5321 section 4.1.4: MAIL "MUST NOT be sent if a mail
+		// transaction is already open" (503, section 4.3.2). Accepting it
+		// would leave the two states apart: go-smtp keeps the earlier
+		// recipients across an accepted MAIL, where section 4.1.1.2 has
+		// MAIL clear them.
+		return errNestedMail
+	}
+	ss.Reset()
+	ss.inMail = true
 	ss.from = from
 	if opts != nil {
 		// go-smtp has checked RET's value and ENVID's xtext (RFC 3461

@@ -411,3 +411,73 @@ func TestSubmissionSecondFromRefused(t *testing.T) {
 		t.Fatalf("bob got %d messages from a forged second From:", n)
 	}
 }
+
+// A refused MAIL leaves the transaction as it was (RFC 5321 section
+// 3.3): a user cannot get around the refusal of the null reverse-path
+// (RFC 6409 section 6.1) by sending MAIL FROM:<> after an accepted MAIL,
+// which used to queue mail that no bounce could ever come back from; and
+// recipients accepted before the refused MAIL still get the message
+// (before, DATA then failed with 451).
+func TestSubmissionRefusedMailKeepsTransaction(t *testing.T) {
+	e := newEnv(t)
+	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t)) // not running: entries stay
+	_, addr := e.start(t, q, Config{Submission: true}, false)
+	w := submitWire(t, addr)
+	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	w.cmd("MAIL FROM:<>", "550 5.7.1 ")
+	w.cmd("MAIL FROM:<bob@x.test>", "550 5.7.1 ")
+	w.cmd("RCPT TO:<x@remote.test>", "250 ")
+	w.cmd("DATA", "354 ")
+	w.send("From: alice@x.test\r\nSubject: hi\r\n\r\nbody")
+	w.cmd(".", "250 ")
+	es, err := e.store.ListQueue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].From != "alice@x.test" || strings.Join(es[0].Recipients, ",") != "x@remote.test" {
+		t.Fatalf("queue %+v, want one entry from alice@x.test to x@remote.test", es)
+	}
+	if n := len(e.mailbox(t, e.bob, "")); n != 1 {
+		t.Fatalf("bob, accepted before the refused MAIL, has %d messages, want 1", n)
+	}
+}
+
+// A MAIL inside an open transaction gets 503 and changes nothing (RFC 5321
+// section 4.1.4: MAIL "MUST NOT be sent if a mail transaction is already
+// open"). go-smtp keeps the transaction's recipients across a second
+// MAIL, so accepting it would leave Roost and go-smtp disagreeing on who
+// the recipients are; the client resets with RSET, as Postfix and Exim
+// also require.
+func TestSubmissionNestedMailRefused(t *testing.T) {
+	e := newEnv(t)
+	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t)) // not running: entries stay
+	_, addr := e.start(t, q, Config{Submission: true}, false)
+	w := submitWire(t, addr)
+	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
+	w.cmd("RCPT TO:<x@remote.test>", "250 ")
+	w.cmd("MAIL FROM:<al@x.test>", "503 5.5.1 ")
+	w.cmd("DATA", "354 ")
+	w.send("From: alice@x.test\r\nSubject: hi\r\n\r\nbody")
+	w.cmd(".", "250 ")
+	// After RSET a new MAIL is accepted and starts afresh.
+	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
+	w.cmd("RCPT TO:<y@remote.test>", "250 ")
+	w.cmd("RSET", "250 ")
+	w.cmd("MAIL FROM:<al@x.test>", "250 ")
+	w.cmd("RCPT TO:<z@remote.test>", "250 ")
+	w.cmd("DATA", "354 ")
+	w.send("From: al@x.test\r\nSubject: hi\r\n\r\nbody")
+	w.cmd(".", "250 ")
+	es, err := e.store.ListQueue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, en := range es {
+		got[strings.Join(en.Recipients, ",")] = en.From
+	}
+	if len(es) != 2 || got["x@remote.test"] != "alice@x.test" || got["z@remote.test"] != "al@x.test" {
+		t.Fatalf("queue %+v; want x@remote.test from alice@x.test and z@remote.test from al@x.test", es)
+	}
+}
