@@ -208,3 +208,28 @@ func TestWatcherLatest(t *testing.T) {
 		t.Fatal("after a wake-up without modseq: Latest still known")
 	}
 }
+
+// Full decides the SMTP server's per-recipient "mailbox full" refusal at
+// RCPT, so it must agree with the stores, which accept usage up to and
+// including the quota: a mailbox one message or byte short of its quota
+// still takes mail, and 0 means unlimited.
+func TestAccountFull(t *testing.T) {
+	cases := []struct {
+		a    Account
+		want bool
+	}{
+		{Account{}, false},
+		{Account{UsedBytes: 1 << 40, UsedMessages: 1 << 30}, false},
+		{Account{QuotaBytes: 100, UsedBytes: 99}, false},
+		{Account{QuotaBytes: 100, UsedBytes: 100}, true},
+		{Account{QuotaBytes: 100, UsedBytes: 150}, true},
+		{Account{QuotaMessages: 2, UsedMessages: 1}, false},
+		{Account{QuotaMessages: 2, UsedMessages: 2}, true},
+		{Account{QuotaBytes: 100, UsedBytes: 10, QuotaMessages: 1, UsedMessages: 1}, true},
+	}
+	for _, c := range cases {
+		if got := c.a.Full(); got != c.want {
+			t.Errorf("%+v.Full() = %v, want %v", c.a, got, c.want)
+		}
+	}
+}

@@ -88,7 +88,8 @@ type Mail interface {
 	Append(ctx context.Context, accountID int64, reqs []AppendRequest) ([]AppendResult, error)
 	// Deliver stores one inbound message for all its local recipients in
 	// one transaction. Over-quota recipients fail the whole delivery with
-	// ErrOverQuota.
+	// ErrOverQuota (the SMTP server refuses full mailboxes one by one at
+	// RCPT, so this is left for an account that fills before DATA).
 	Deliver(ctx context.Context, d Delivery) ([]AppendResult, error)
 
 	// UIDs lists the UIDs of a mailbox in ascending order: the snapshot a

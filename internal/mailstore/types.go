@@ -84,6 +84,16 @@ type Account struct {
 	Created       time.Time
 }
 
+// Full reports whether the account can take no further message: its usage
+// has reached its byte or message quota. Both stores refuse a write that
+// takes usage past a quota, so usage equal to it leaves room for nothing
+// (every message has at least one byte). The account must have been read
+// recently: usage changes with every delivery.
+func (a Account) Full() bool {
+	return (a.QuotaBytes > 0 && a.UsedBytes >= a.QuotaBytes) ||
+		(a.QuotaMessages > 0 && a.UsedMessages >= a.QuotaMessages)
+}
+
 // Alias maps an address to an account.
 type Alias struct {
 	Address   string // lower case

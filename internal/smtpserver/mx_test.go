@@ -2,6 +2,7 @@ package smtpserver
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -314,5 +315,51 @@ func TestLastReplyNotReset(t *testing.T) {
 	out, err := io.ReadAll(w.br)
 	if err != nil || !strings.HasPrefix(string(out), "221 ") || strings.Count(string(out), "\r\n") != 1 {
 		t.Fatalf("after QUIT and more: %q, %v; want one 221 line and the end", out, err)
+	}
+}
+
+// Mail for alice and bob, with bob's mailbox full, reaches alice: bob's
+// RCPT alone is refused with 452 4.2.2 (RFC 5321 section 4.5.3.1.10, RFC
+// 3463 X.2.2), so the sending MTA keeps trying bob later. Before, DATA got
+// "552 5.2.2 Mailbox full" and the sender bounced the message for alice
+// too. Both kinds of quota count, reached exactly or exceeded.
+func TestMXFullRecipientRefusedAlone(t *testing.T) {
+	for _, c := range []struct {
+		name                 string
+		quotaBytes, quotaMsg func(used int64) int64 // from bob's usage after one message
+	}{
+		{"messages reached", func(int64) int64 { return 0 }, func(int64) int64 { return 1 }},
+		{"bytes reached", func(u int64) int64 { return u }, func(int64) int64 { return 0 }},
+		{"bytes exceeded", func(int64) int64 { return 1 }, func(int64) int64 { return 0 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			_, addr := e.start(t, nil, Config{}, false)
+			w := dialWire(t, addr)
+			w.cmd("EHLO client.test", "250 ")
+			w.cmd("MAIL FROM:<s@r.test>", "250 ")
+			w.cmd("RCPT TO:<bob@x.test>", "250 ")
+			w.deliver(msg("s@r.test", "bob@x.test", "fills-bob"))
+			bob, err := e.store.GetAccount(ctx, "bob@x.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.SetQuota(ctx, "bob@x.test", c.quotaBytes(bob.UsedBytes), c.quotaMsg(bob.UsedMessages)); err != nil {
+				t.Fatal(err)
+			}
+			w = dialWire(t, addr)
+			w.cmd("EHLO client.test", "250 ")
+			w.cmd("MAIL FROM:<s@r.test>", "250 ")
+			w.cmd("RCPT TO:<alice@x.test>", "250 ")
+			w.cmd("RCPT TO:<bob@x.test>", "452 4.2.2 ")
+			w.deliver(msg("s@r.test", "alice@x.test, bob@x.test", "both"))
+			if n := len(e.mailbox(t, e.alice, "")); n != 1 {
+				t.Fatalf("alice has %d messages, want 1", n)
+			}
+			if n := len(e.mailbox(t, e.bob, "")); n != 1 {
+				t.Fatalf("bob has %d messages, want 1", n)
+			}
+		})
 	}
 }

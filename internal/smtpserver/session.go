@@ -138,6 +138,17 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	// does not (an unknown user, or another domain).
 	acct, err := ss.s.deliver.Resolve(ctx, addr)
 	if err == nil {
+		// A full mailbox refuses its own RCPT only, with 452 4.2.2, so the
+		// message still reaches the other recipients and the client
+		// retries this one later (RFC 5321 section 3.3: each RCPT has its
+		// own reply). Accepting it would fail the whole message at DATA,
+		// as Store.Deliver is all or nothing. Deliver stays so: an account
+		// that fills between RCPT and DATA still fails the whole message
+		// (552 5.2.2), which loses nothing, since the client keeps the
+		// message, and no resend can duplicate copies already stored.
+		if acct.Full() {
+			return errMailboxFull
+		}
 		ss.local = append(ss.local, addr)
 		ss.accounts = append(ss.accounts, acct.ID)
 		ss.localDSN = append(ss.localDSN, dsn)
@@ -158,6 +169,9 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		if perr != nil {
 			ss.s.log.Error("configured postmaster does not resolve", "postmaster", ss.s.cfg.Postmaster, "err", perr)
 			return reply(ss.s.log, err)
+		}
+		if pm.Full() { // as for an account's own address above
+			return errMailboxFull
 		}
 		ss.local = append(ss.local, addr)
 		ss.accounts = append(ss.accounts, pm.ID)

@@ -481,3 +481,35 @@ func TestSubmissionNestedMailRefused(t *testing.T) {
 		t.Fatalf("queue %+v; want x@remote.test from alice@x.test and z@remote.test from al@x.test", es)
 	}
 }
+
+// A full local mailbox refuses only its own RCPT (452 4.2.2, so the
+// client may retry it later); the other recipients, local and remote,
+// still get the message. Before, the whole submission failed at DATA.
+func TestSubmissionFullLocalRecipientRefusedAlone(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t)) // not running: entries stay
+	_, addr := e.start(t, q, Config{Submission: true}, false)
+	if err := e.store.SetQuota(ctx, "bob@x.test", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	w := submitWire(t, addr)
+	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	w.deliver(msg("alice@x.test", "bob@x.test", "fills-bob"))
+	w = submitWire(t, addr)
+	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "452 4.2.2 ")
+	w.cmd("RCPT TO:<al@x.test>", "250 ")
+	w.cmd("RCPT TO:<a@one.test>", "250 ")
+	w.deliver(msg("alice@x.test", "bob@x.test, a@one.test", "bob-full"))
+	if n := len(e.mailbox(t, e.alice, "")); n != 1 {
+		t.Fatalf("alice has %d messages, want 1", n)
+	}
+	if n := len(e.mailbox(t, e.bob, "")); n != 1 {
+		t.Fatalf("bob has %d messages, want only the one that filled his quota", n)
+	}
+	if es, err := e.store.ListQueue(ctx); err != nil || len(es) != 1 {
+		t.Fatalf("queue %+v, %v; want the remote recipient's entry", es, err)
+	}
+}
