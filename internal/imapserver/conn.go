@@ -2,15 +2,16 @@ package imapserver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -420,38 +421,44 @@ func (s *session) readLine(dst []byte, max int64) ([]byte, error) {
 
 // literalSuffix finds a literal announcement at the end of a line:
 // "{n}", "{n+}", "{n-}" (RFC 7888) or "~{n}" (RFC 3516). sync is false for
-// non-synchronizing literals.
+// non-synchronizing literals. It allocates nothing: skipCommand calls it
+// for every line of a command being discarded, however many there are.
 func literalSuffix(line []byte) (n int64, sync, ok bool) {
 	if len(line) < 3 || line[len(line)-1] != '}' {
 		return 0, false, false
 	}
-	i := strings.LastIndexByte(string(line), '{')
+	i := bytes.LastIndexByte(line, '{')
 	if i < 0 {
 		return 0, false, false
 	}
-	num := string(line[i+1 : len(line)-1])
+	num := line[i+1 : len(line)-1]
 	sync = true
-	if strings.HasSuffix(num, "+") || strings.HasSuffix(num, "-") {
+	if k := len(num); k > 0 && (num[k-1] == '+' || num[k-1] == '-') {
 		num, sync = num[:len(num)-1], false
 	}
-	if num == "" {
+	if len(num) == 0 {
 		return 0, false, false
 	}
-	for _, c := range []byte(num) {
+	for _, c := range num {
 		if c < '0' || c > '9' {
 			return 0, false, false
 		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil {
-		return 0, false, false
+		if n > (math.MaxInt64-int64(c-'0'))/10 {
+			return 0, false, false // does not fit int64
+		}
+		n = n*10 + int64(c-'0')
 	}
 	return n, sync, true
 }
 
+// literalChunk is how much literal buffer readCommand adds at a time: the
+// buffer grows with the bytes that arrive, never to the announced size up
+// front, so a client that announces 50 MiB and sends nothing costs nothing.
+const literalChunk = 64 << 10
+
 // readCommand reads a whole command, literals included, answering "+" to
 // synchronizing literals. Size limits are checked before any literal is
-// read or its buffer allocated.
+// read.
 func (s *session) readCommand() ([]byte, error) {
 	buf := s.cmdBuf[:0]
 	defer func() {
@@ -484,7 +491,12 @@ func (s *session) readCommand() ([]byte, error) {
 		}
 		limit := s.srv.cfg.MaxLiteralBytes
 		bound := limit // for all of the command's literals together
-		isAppend := commandNameOf(buf) == "APPEND"
+		// Before login APPEND is not valid (RFC 9051 section 6.3.12: it
+		// belongs to the authenticated and selected states), so its
+		// literals get the same small bound as any other command's: an
+		// unauthenticated client cannot make the server read or hold a
+		// message-sized literal.
+		isAppend := s.state != stateNotAuth && commandNameOf(buf) == "APPEND"
 		if isAppend {
 			if !s.cmdAppendKnown {
 				s.cmdAppendLimit, s.cmdAppendByQuota = s.literalLimit()
@@ -495,6 +507,20 @@ func (s *session) readCommand() ([]byte, error) {
 			// fits message by message but not in the quota gets the
 			// store's OVERQUOTA, not a cut-off command.
 			bound = max(bound, s.srv.cfg.AppendLimit)
+		}
+		// The whole command, lines included: literal bytes are bounded by
+		// 4*bound, but a command of many short lines with empty literals
+		// ("{0+}") would otherwise be buffered however long it is.
+		if int64(len(buf)) > s.srv.cfg.MaxLineBytes+4*bound {
+			tag := tagOf(buf)
+			if !sync {
+				if err := s.skipCommand(n); err != nil {
+					return nil, err
+				}
+			}
+			// A synchronizing literal is refused before its data: RFC 9051
+			// section 7.5 lets the server answer BAD instead of "+".
+			return nil, &respErr{tag: tag, kind: "BAD", text: "Command too long"}
 		}
 		total += n
 		if n > limit || total > 4*bound {
@@ -524,25 +550,43 @@ func (s *session) readCommand() ([]byte, error) {
 			}
 		}
 		buf = append(buf, '\r', '\n')
-		if need := len(buf) + int(n); need > cap(buf) {
-			nb := make([]byte, len(buf), need+256)
-			copy(nb, buf)
-			buf = nb
-		}
-		buf = buf[:len(buf)+int(n)]
-		if _, err := io.ReadFull(s.br, buf[len(buf)-int(n):]); err != nil {
-			return nil, err
+		for left := int(n); left > 0; {
+			k := min(left, literalChunk)
+			if need := len(buf) + k; need > cap(buf) {
+				// Doubling keeps the copying linear in the bytes received
+				// (append grows large slices by only 1.25x); the announced
+				// size caps it, so a message that does arrive is not given
+				// more room than it needs.
+				nb := make([]byte, len(buf), min(max(2*cap(buf), need), len(buf)+left))
+				copy(nb, buf)
+				buf = nb
+			}
+			got, err := io.ReadFull(s.br, buf[len(buf):len(buf)+k])
+			buf = buf[:len(buf)+got]
+			if err != nil {
+				return nil, err
+			}
+			left -= got
 		}
 	}
 }
 
-// skipCommand discards n literal bytes and the rest of the command.
+// skipCommand discards n literal bytes and the rest of the command. Its
+// line buffer is reused: a client may send any number of lines here.
 func (s *session) skipCommand(n int64) error {
+	var line []byte
 	for {
-		if _, err := io.CopyN(io.Discard, s.br, n); err != nil {
-			return err
+		// bufio's Discard, not io.CopyN: that allocates on every call,
+		// even for the empty literals of a command of millions of them.
+		for n > 0 {
+			k := int(min(n, 1<<30))
+			if _, err := s.br.Discard(k); err != nil {
+				return err
+			}
+			n -= int64(k)
 		}
-		line, err := s.readLine(nil, s.srv.cfg.MaxLineBytes)
+		var err error
+		line, err = s.readLine(line[:0], s.srv.cfg.MaxLineBytes)
 		if err != nil && err != errLineTooLong {
 			return err
 		}
