@@ -61,9 +61,13 @@ func (s *session) cmdFetch(c *command) error {
 		if err != nil {
 			return err
 		}
+		// "*" is taken as the largest possible UID here, not the largest
+		// one left: RFC 7162 section 3.2.6 reports expunged UIDs of the
+		// set, and those may lie above every UID the mailbox still has.
+		set := a.set.withStar(mailstore.MaxUID)
 		var out []mailstore.UID
 		for _, u := range v {
-			if a.set.ranges.Contains(u) && sel.seqOf(u) == 0 {
+			if set.Contains(u) && sel.seqOf(u) == 0 {
 				out = append(out, u)
 			}
 		}

@@ -278,12 +278,37 @@ func (p *parser) number64() (uint64, error) {
 	return n, nil
 }
 
-// numSet is a sequence set as the client wrote it: ranges with MaxUID
-// standing for "*", or "$" (RFC 5182 SEARCHRES). Whether the numbers are
-// sequence numbers or UIDs depends on the command.
+// seqRange is one range of a sequence set as the client wrote it, ends in
+// any order. "*" has its own flag: 4294967295 is a valid nz-number (RFC
+// 9051 section 9), so no number may stand for "*".
+type seqRange struct {
+	lo, hi         mailstore.UID
+	loStar, hiStar bool
+}
+
+// numSet is a sequence set as the client wrote it, or "$" (RFC 5182
+// SEARCHRES). Whether the numbers are sequence numbers or UIDs depends on
+// the command.
 type numSet struct {
-	ranges mailstore.UIDSet
+	ranges []seqRange
 	dollar bool
+}
+
+// withStar is the set with "*" replaced by star, each range ordered:
+// RFC 9051 section 9, "*" is the largest number in use, and "a:b" is the
+// same range as "b:a".
+func (s numSet) withStar(star mailstore.UID) mailstore.UIDSet {
+	out := make(mailstore.UIDSet, len(s.ranges))
+	for i, r := range s.ranges {
+		if r.loStar {
+			r.lo = star
+		}
+		if r.hiStar {
+			r.hi = star
+		}
+		out[i] = mailstore.UIDRange{Lo: min(r.lo, r.hi), Hi: max(r.lo, r.hi)}
+	}
+	return out
 }
 
 // seqSet: RFC 9051 section 9 sequence-set, or "$" (RFC 5182 section 2.1).
@@ -293,20 +318,18 @@ func (p *parser) seqSet() (numSet, error) {
 	}
 	var s numSet
 	for {
-		lo, err := p.seqNumber()
-		if err != nil {
+		var r seqRange
+		var err error
+		if r.lo, r.loStar, err = p.seqNumber(); err != nil {
 			return s, err
 		}
-		hi := lo
+		r.hi, r.hiStar = r.lo, r.loStar
 		if p.take(':') {
-			if hi, err = p.seqNumber(); err != nil {
+			if r.hi, r.hiStar, err = p.seqNumber(); err != nil {
 				return s, err
 			}
 		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
-		s.ranges = append(s.ranges, mailstore.UIDRange{Lo: lo, Hi: hi})
+		s.ranges = append(s.ranges, r)
 		if len(s.ranges) > 100000 {
 			return s, p.errf("sequence set too long")
 		}
@@ -316,12 +339,12 @@ func (p *parser) seqSet() (numSet, error) {
 	}
 }
 
-func (p *parser) seqNumber() (mailstore.UID, error) {
+func (p *parser) seqNumber() (n mailstore.UID, star bool, err error) {
 	if p.take('*') {
-		return mailstore.MaxUID, nil
+		return 0, true, nil
 	}
-	n, err := p.nzNumber()
-	return mailstore.UID(n), err
+	u, err := p.nzNumber()
+	return mailstore.UID(u), false, err
 }
 
 // flag: RFC 9051 section 9, "\" atom or a keyword atom.

@@ -283,10 +283,11 @@ func parseSection(p *parser, binary bool) (*section, error) {
 	return s, p.expect(']')
 }
 
-// Private search ops: sequence sets and "$" are resolved against the
-// session's view before the key reaches the store.
+// Private search ops: sequence sets, UID sets and "$" are resolved against
+// the session's view before the key reaches the store.
 const (
 	searchSeqSet mailstore.SearchOp = 200 + iota
+	searchUIDSet
 	searchSaved
 )
 
@@ -295,6 +296,9 @@ type searchArgs struct {
 	ret       []string // RFC 4731 return options, upper case
 	charset   string
 	key       *mailstore.SearchKey
+	// sets holds, for each searchSeqSet and searchUIDSet key, the set as
+	// the client wrote it: a mailstore.UIDSet has no way to mark "*".
+	sets map[*mailstore.SearchKey]numSet
 }
 
 // parseSearch: RFC 9051 section 6.4.4, RFC 4731 RETURN, RFC 5182 SAVE.
@@ -335,8 +339,9 @@ func parseSearch(p *parser) (searchArgs, error) {
 		}
 	}
 	root := &mailstore.SearchKey{Op: mailstore.SearchAnd}
+	a.sets = map[*mailstore.SearchKey]numSet{}
 	for {
-		k, err := parseSearchKey(p, 0)
+		k, err := parseSearchKey(p, 0, a.sets)
 		if err != nil {
 			return a, err
 		}
@@ -352,7 +357,7 @@ func parseSearch(p *parser) (searchArgs, error) {
 	return a, nil
 }
 
-func parseSearchKey(p *parser, depth int) (*mailstore.SearchKey, error) {
+func parseSearchKey(p *parser, depth int, sets map[*mailstore.SearchKey]numSet) (*mailstore.SearchKey, error) {
 	if depth > 50 {
 		return nil, p.errf("search program nested too deeply")
 	}
@@ -364,7 +369,7 @@ func parseSearchKey(p *parser, depth int) (*mailstore.SearchKey, error) {
 					return nil, err
 				}
 			}
-			c, err := parseSearchKey(p, depth+1)
+			c, err := parseSearchKey(p, depth+1, sets)
 			if err != nil {
 				return nil, err
 			}
@@ -383,7 +388,9 @@ func parseSearchKey(p *parser, depth int) (*mailstore.SearchKey, error) {
 		if s.dollar {
 			return &mailstore.SearchKey{Op: searchSaved}, nil
 		}
-		return &mailstore.SearchKey{Op: searchSeqSet, UIDs: s.ranges}, nil
+		k := &mailstore.SearchKey{Op: searchSeqSet}
+		sets[k] = s
+		return k, nil
 	}
 	word, err := p.atom()
 	if err != nil {
@@ -523,25 +530,27 @@ func parseSearchKey(p *parser, depth int) (*mailstore.SearchKey, error) {
 		if s.dollar {
 			return &mailstore.SearchKey{Op: searchSaved}, nil
 		}
-		return &mailstore.SearchKey{Op: mailstore.SearchUIDs, UIDs: s.ranges}, nil
+		k := &mailstore.SearchKey{Op: searchUIDSet}
+		sets[k] = s
+		return k, nil
 	case "NOT":
 		if err := p.sp(); err != nil {
 			return nil, err
 		}
-		c, err := parseSearchKey(p, depth+1)
+		c, err := parseSearchKey(p, depth+1, sets)
 		return &mailstore.SearchKey{Op: mailstore.SearchNot, Children: []*mailstore.SearchKey{c}}, err
 	case "OR":
 		if err := p.sp(); err != nil {
 			return nil, err
 		}
-		a, err := parseSearchKey(p, depth+1)
+		a, err := parseSearchKey(p, depth+1, sets)
 		if err != nil {
 			return nil, err
 		}
 		if err := p.sp(); err != nil {
 			return nil, err
 		}
-		b, err := parseSearchKey(p, depth+1)
+		b, err := parseSearchKey(p, depth+1, sets)
 		return &mailstore.SearchKey{Op: mailstore.SearchOr, Children: []*mailstore.SearchKey{a, b}}, err
 	case "MODSEQ":
 		// RFC 7162 section 3.1.5: MODSEQ [SP entry-name SP entry-type-req] SP mod-sequence-valzer.

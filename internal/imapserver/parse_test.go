@@ -9,8 +9,10 @@ import (
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
+// srng is a range of numbers without "*".
+func srng(lo, hi mailstore.UID) seqRange { return seqRange{lo: lo, hi: hi} }
+
 func TestParseCommands(t *testing.T) {
-	star := mailstore.MaxUID
 	tests := []struct {
 		in   string
 		name string
@@ -24,8 +26,8 @@ func TestParseCommands(t *testing.T) {
 		{`a SELECT INBOX (CONDSTORE)`, "SELECT", false, selectArgs{mailbox: "INBOX", condstore: true}},
 		{`a SELECT x (QRESYNC (67890007 90060115194045000 41:211,214:541 (1:3 4:6)))`, "SELECT", false, selectArgs{mailbox: "x", qresync: &qresyncArgs{
 			uidValidity: 67890007, modSeq: 90060115194045000,
-			knownUIDs: numSet{ranges: mailstore.UIDSet{rng(41, 211), rng(214, 541)}}, hasKnown: true,
-			seqMatch: numSet{ranges: mailstore.UIDSet{rng(1, 3)}}, uidMatch: numSet{ranges: mailstore.UIDSet{rng(4, 6)}}, hasMatch: true}}},
+			knownUIDs: numSet{ranges: []seqRange{srng(41, 211), srng(214, 541)}}, hasKnown: true,
+			seqMatch: numSet{ranges: []seqRange{srng(1, 3)}}, uidMatch: numSet{ranges: []seqRange{srng(4, 6)}}, hasMatch: true}}},
 		{`a CREATE Sent (USE (\Sent))`, "CREATE", false, createArgs{"Sent", `\Sent`}},
 		{`a RENAME a b`, "RENAME", false, renameArgs{"a", "b"}},
 		{`a LIST (SUBSCRIBED) "" ("a*" %) RETURN (CHILDREN STATUS (MESSAGES))`, "LIST", false, listArgs{
@@ -33,10 +35,10 @@ func TestParseCommands(t *testing.T) {
 		{`a LSUB "" *`, "LSUB", false, listArgs{lsub: true, patterns: []string{"*"}}},
 		{`a STATUS INBOX (MESSAGES size)`, "STATUS", false, statusArgs{"INBOX", []string{"MESSAGES", "SIZE"}}},
 		{`a UID STORE 1:*,5 (UNCHANGEDSINCE 7) -FLAGS.SILENT \Seen $Junk`, "STORE", true, storeArgs{
-			set: numSet{ranges: mailstore.UIDSet{rng(1, star), rng(5, 5)}}, unchangedSince: 7, hasUnchanged: true,
+			set: numSet{ranges: []seqRange{{lo: 1, hiStar: true}, srng(5, 5)}}, unchangedSince: 7, hasUnchanged: true,
 			mode: mailstore.FlagsRemove, silent: true, flags: []string{`\Seen`, "$Junk"}}},
 		{`a COPY $ Trash`, "COPY", false, copyArgs{numSet{dollar: true}, "Trash"}},
-		{`a UID EXPUNGE 3:2`, "EXPUNGE", true, uidExpungeArgs{numSet{ranges: mailstore.UIDSet{rng(2, 3)}}}},
+		{`a UID EXPUNGE 3:2`, "EXPUNGE", true, uidExpungeArgs{numSet{ranges: []seqRange{srng(3, 2)}}}},
 		{`a ID ("name" "x" "version" NIL)`, "ID", false, nil},
 		{`a ID NIL`, "ID", false, nil},
 	}
@@ -98,8 +100,8 @@ func TestParseSearch(t *testing.T) {
 	if n := or.Children[1]; n.Op != mailstore.SearchNot || n.Children[0].Op != searchSeqSet {
 		t.Fatalf("%+v", n)
 	}
-	if u := k.Children[1]; u.Op != mailstore.SearchUIDs || u.UIDs[0].Hi != mailstore.MaxUID {
-		t.Fatalf("%+v", u)
+	if u := k.Children[1]; u.Op != searchUIDSet || !reflect.DeepEqual(a.sets[u].ranges, []seqRange{{lo: 5, hiStar: true}}) {
+		t.Fatalf("%+v %+v", u, a.sets[u])
 	}
 	if h := k.Children[2]; h.Name != "X-Y" || h.Value != "z" {
 		t.Fatalf("%+v", h)
@@ -214,5 +216,3 @@ func FuzzMUTF7(f *testing.F) {
 		}
 	})
 }
-
-func rng(lo, hi mailstore.UID) mailstore.UIDRange { return mailstore.UIDRange{Lo: lo, Hi: hi} }

@@ -17,7 +17,7 @@ func (s *session) cmdSearch(c *command) error {
 		// RFC 9051 section 6.4.4: BADCHARSET lists what is supported.
 		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
-	key, err := s.resolveSearch(a.key)
+	key, err := s.resolveSearch(a.key, a.sets)
 	if err != nil {
 		return err
 	}
@@ -124,28 +124,28 @@ func (s *session) cmdSearch(c *command) error {
 
 // resolveSearch replaces sequence sets, "$" and "*" in a program with the
 // UIDs they stand for in this session's view.
-func (s *session) resolveSearch(k *mailstore.SearchKey) (*mailstore.SearchKey, error) {
+func (s *session) resolveSearch(k *mailstore.SearchKey, sets map[*mailstore.SearchKey]numSet) (*mailstore.SearchKey, error) {
 	out := *k
 	switch k.Op {
 	case searchSeqSet:
-		uids, err := s.resolve(numSet{ranges: k.UIDs}, false)
+		uids, err := s.resolve(sets[k], false)
 		if err != nil {
 			return nil, err
 		}
 		out.Op, out.UIDs = mailstore.SearchUIDs, mailstore.CompactUIDs(uids)
 	case searchSaved:
 		out.Op, out.UIDs = mailstore.SearchUIDs, mailstore.CompactUIDs(s.sel.known(s.saved))
-	case mailstore.SearchUIDs:
-		uids, err := s.resolve(numSet{ranges: k.UIDs}, true)
+	case searchUIDSet:
+		uids, err := s.resolve(sets[k], true)
 		if err != nil {
 			return nil, err
 		}
-		out.UIDs = mailstore.CompactUIDs(uids)
+		out.Op, out.UIDs = mailstore.SearchUIDs, mailstore.CompactUIDs(uids)
 	}
 	if len(k.Children) > 0 {
 		out.Children = make([]*mailstore.SearchKey, len(k.Children))
 		for i, ch := range k.Children {
-			r, err := s.resolveSearch(ch)
+			r, err := s.resolveSearch(ch, sets)
 			if err != nil {
 				return nil, err
 			}

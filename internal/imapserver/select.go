@@ -171,14 +171,15 @@ func (s *session) qresyncSelect(q *qresyncArgs) error {
 	var vanished []mailstore.UID
 	var known []mailstore.UID
 	if q.hasKnown && !q.knownUIDs.dollar {
-		known = expandRanges(q.knownUIDs.ranges, lastUID(sel.uids))
+		// RFC 7162 section 3.2.5: "*" in known-uids is the highest UID.
+		known = expandRanges(q.knownUIDs.withStar(lastUID(sel.uids)))
 	}
 	if since < sel.mb.VanishedFloor {
 		// Tombstones below the floor were purged: everything the client
 		// may know that is not here any more is reported (section 3.2.5.2
 		// allows UIDs that never existed).
 		if known == nil && sel.mb.UIDNext > 1 {
-			known = expandRanges(mailstore.UIDSet{{Lo: 1, Hi: sel.mb.UIDNext - 1}}, 0)
+			known = expandRanges(mailstore.UIDSet{{Lo: 1, Hi: sel.mb.UIDNext - 1}})
 		}
 		for _, u := range known {
 			if sel.seqOf(u) == 0 {
@@ -345,21 +346,12 @@ func containsUID(sorted []mailstore.UID, u mailstore.UID) bool {
 	return ok
 }
 
-// expandRanges lists the UIDs of ranges ("*" is star), capped so that a
-// hostile "1:4294967295" cannot exhaust memory.
-func expandRanges(rs mailstore.UIDSet, star mailstore.UID) []mailstore.UID {
+// expandRanges lists the UIDs of ranges (each Lo <= Hi, "*" already
+// replaced), capped so that a hostile "1:4294967295" cannot exhaust memory.
+func expandRanges(rs mailstore.UIDSet) []mailstore.UID {
 	var out []mailstore.UID
 	for _, r := range rs {
 		lo, hi := r.Lo, r.Hi
-		if lo == mailstore.MaxUID {
-			lo = star
-		}
-		if hi == mailstore.MaxUID {
-			hi = star
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
 		for u := max(lo, 1); u <= hi && len(out) < 1_000_000; u++ {
 			out = append(out, u)
 			if u == mailstore.MaxUID {
@@ -384,37 +376,16 @@ func (s *session) resolve(set numSet, uid bool) ([]mailstore.UID, error) {
 	var out []mailstore.UID
 	if !uid {
 		n := mailstore.UID(len(sel.uids))
-		for _, r := range set.ranges {
-			lo, hi := r.Lo, r.Hi
-			if lo == mailstore.MaxUID {
-				lo = n
-			}
-			if hi == mailstore.MaxUID {
-				hi = n
-			}
-			if lo > hi {
-				lo, hi = hi, lo
-			}
-			if lo == 0 || hi > n {
+		for _, r := range set.withStar(n) {
+			if r.Lo == 0 || r.Hi > n {
 				return nil, bad("", "Invalid sequence number")
 			}
-			out = append(out, sel.uids[lo-1:hi]...)
+			out = append(out, sel.uids[r.Lo-1:r.Hi]...)
 		}
 	} else {
-		star := lastUID(sel.uids)
-		for _, r := range set.ranges {
-			lo, hi := r.Lo, r.Hi
-			if lo == mailstore.MaxUID {
-				lo = star
-			}
-			if hi == mailstore.MaxUID {
-				hi = star
-			}
-			if lo > hi {
-				lo, hi = hi, lo
-			}
-			i := sort.Search(len(sel.uids), func(i int) bool { return sel.uids[i] >= lo })
-			for ; i < len(sel.uids) && sel.uids[i] <= hi; i++ {
+		for _, r := range set.withStar(lastUID(sel.uids)) {
+			i := sort.Search(len(sel.uids), func(i int) bool { return sel.uids[i] >= r.Lo })
+			for ; i < len(sel.uids) && sel.uids[i] <= r.Hi; i++ {
 				out = append(out, sel.uids[i])
 			}
 		}
