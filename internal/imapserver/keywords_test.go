@@ -55,3 +55,22 @@ func TestKeywordsInFlags(t *testing.T) {
 	lines = c.ok("EXAMINE INBOX")
 	mustHave(t, lines, `^\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \$Work Later\)$`, `^\* OK \[PERMANENTFLAGS \(\)\] `)
 }
+
+// RFC 9051 section 9: ATOM-CHAR is CHAR (%x01-7F); RFC 6855 allows UTF-8
+// only in quoted strings and literals, and a flag is an atom. A keyword
+// with 8-bit bytes is refused with BAD instead of being stored and then
+// sent, as a non-ASCII atom, to every client of the mailbox (including
+// IMAP4rev1 clients whose parsers reject it).
+func TestEightBitKeywordRefused(t *testing.T) {
+	_, a, b := twoDevices(t, 1)
+	lines := a.cmd("STORE 1 +FLAGS (caf\xc3\xa9)")
+	if !hasLine(lines, `^t\d+ BAD`) {
+		b.ok("SELECT INBOX")
+		t.Fatalf("8-bit keyword accepted: %q; another client then reads %q", lines, b.ok("FETCH 1 FLAGS"))
+	}
+	mustHave(t, a.cmd("STORE 1 +FLAGS caf\xc3\xa9"), `^t\d+ BAD`)
+	mustHave(t, a.cmd("STORE 1 +FLAGS (ok\x7f)"), `^t\d+ BAD`)
+	mustHave(t, a.cmd("APPEND INBOX (caf\xc3\xa9) {5+}\r\nhello"), `^t\d+ BAD`)
+	// Nothing was stored: the mailbox has only its first message, unflagged.
+	mustHave(t, a.ok("FETCH 1:* FLAGS"), `^\* 1 FETCH \(FLAGS \(\)\)$`)
+}

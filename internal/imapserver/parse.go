@@ -78,8 +78,14 @@ func (p *parser) takeWord(w string) bool {
 	return true
 }
 
-// RFC 9051 section 9: ATOM-CHAR is any CHAR except atom-specials. Bytes
-// above 0x7f are accepted too: UTF-8 clients (RFC 6855) send them.
+// RFC 9051 section 9: ATOM-CHAR is any CHAR (%x01-7F) except
+// atom-specials. Bytes above 0x7f are nevertheless accepted in atoms and
+// astrings in general: RFC 6855 puts UTF-8 only in quoted strings and
+// literals, but clients do send a UTF-8 mailbox name or user name
+// unquoted, and refusing it would break them for no gain, since such a
+// name goes back to clients quoted (or in modified UTF-7). Flags are the
+// exception (flagAtom): a keyword is sent back as an atom to every client
+// of the mailbox, so an 8-bit one would reach strict IMAP4rev1 parsers.
 func isAtomChar(c byte) bool {
 	switch c {
 	case '(', ')', '{', ' ', '%', '*', '"', '\\', ']':
@@ -353,10 +359,28 @@ func (p *parser) flag() (string, error) {
 		if p.take('*') {
 			return `\*`, nil
 		}
-		a, err := p.atom()
+		a, err := p.flagAtom()
 		return `\` + a, err
 	}
-	return p.atom()
+	return p.flagAtom()
+}
+
+// flagAtom is an atom of ASCII only, as RFC 9051 section 9 defines
+// ATOM-CHAR. Unlike other atoms (see isAtomChar) a flag is stored and then
+// sent to every client as an atom, so an 8-bit keyword is refused (BAD)
+// rather than passed on. A keyword stored before this check can still be
+// cleared with STORE FLAGS, which replaces the whole list.
+func (p *parser) flagAtom() (string, error) {
+	s, err := p.atom()
+	if err != nil {
+		return "", err
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return "", p.errf("flag with a non-ASCII character")
+		}
+	}
+	return s, nil
 }
 
 // flagList parses "(" [flag *(SP flag)] ")".

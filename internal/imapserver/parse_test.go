@@ -177,6 +177,7 @@ func FuzzParseCommand(f *testing.F) {
 		`a8 STORE 1:3 (UNCHANGEDSINCE 4) +FLAGS.SILENT (\Deleted $label)`,
 		`a9 MOVE 1:2 "&AMk-t&AOk-"`, `b1 ENABLE IMAP4rev2 CONDSTORE`, `b2 STATUS x (SIZE HIGHESTMODSEQ)`,
 		`b3 CREATE Trash (USE (\Trash))`, `b4 ID ("name" "t")`, `b5 UID EXPUNGE 1:5`, "b6 IDLE",
+		`b7 UID FETCH 4294967295,*:3,2:* FLAGS`, "b8 STORE 1 +FLAGS (caf\xc3\xa9 \\Seen)",
 	} {
 		f.Add([]byte(s))
 	}
