@@ -95,6 +95,25 @@ func (e *env) start(t testing.TB, q *queue.Queue, cfg Config, implicitTLS bool) 
 	return s, ln.Addr().String()
 }
 
+// startHeldQueue runs a server whose outbound queue is not running, so
+// that what a submission queues stays for the test to read (queued).
+func (e *env) startHeldQueue(t testing.TB, cfg Config) string {
+	t.Helper()
+	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t))
+	_, addr := e.start(t, q, cfg, false)
+	return addr
+}
+
+// queued lists the outbound queue's entries.
+func (e *env) queued(t testing.TB) []mailstore.QueueEntry {
+	t.Helper()
+	es, err := e.store.ListQueue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
 // inbox returns the raw messages of an account's mailbox with that
 // special use ("" for INBOX).
 func (e *env) mailbox(t testing.TB, acct mailstore.Account, special string) [][]byte {

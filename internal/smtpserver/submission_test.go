@@ -153,8 +153,7 @@ func TestSubmissionSentFiledOnce(t *testing.T) {
 
 func TestSubmissionQueuesRemote(t *testing.T) {
 	e := newEnv(t)
-	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t)) // not running: entries stay
-	_, addr := e.start(t, q, Config{Submission: true, SaveSent: true}, false)
+	addr := e.startHeldQueue(t, Config{Submission: true, SaveSent: true})
 	c, err := smtp.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -167,10 +166,7 @@ func TestSubmissionQueuesRemote(t *testing.T) {
 	if err := c.SendMail("alice@x.test", rcpts, strings.NewReader(msg("alice@x.test", "a@one.test", "remote"))); err != nil {
 		t.Fatal(err)
 	}
-	es, err := e.store.ListQueue(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := e.queued(t)
 	got := map[string]string{}
 	for _, en := range es {
 		got[en.Domain] = strings.Join(en.Recipients, ",")
@@ -196,8 +192,7 @@ func TestSubmissionQueuesRemote(t *testing.T) {
 func TestSubmissionAllOrNothing(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t)) // not running: entries stay
-	_, addr := e.start(t, q, Config{Submission: true}, false)
+	addr := e.startHeldQueue(t, Config{Submission: true})
 	c, err := smtp.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -420,8 +415,7 @@ func TestSubmissionSecondFromRefused(t *testing.T) {
 // (before, DATA then failed with 451).
 func TestSubmissionRefusedMailKeepsTransaction(t *testing.T) {
 	e := newEnv(t)
-	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t)) // not running: entries stay
-	_, addr := e.start(t, q, Config{Submission: true}, false)
+	addr := e.startHeldQueue(t, Config{Submission: true})
 	w := submitWire(t, addr)
 	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
 	w.cmd("RCPT TO:<bob@x.test>", "250 ")
@@ -431,10 +425,7 @@ func TestSubmissionRefusedMailKeepsTransaction(t *testing.T) {
 	w.cmd("DATA", "354 ")
 	w.send("From: alice@x.test\r\nSubject: hi\r\n\r\nbody")
 	w.cmd(".", "250 ")
-	es, err := e.store.ListQueue(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := e.queued(t)
 	if len(es) != 1 || es[0].From != "alice@x.test" || strings.Join(es[0].Recipients, ",") != "x@remote.test" {
 		t.Fatalf("queue %+v, want one entry from alice@x.test to x@remote.test", es)
 	}
@@ -451,8 +442,7 @@ func TestSubmissionRefusedMailKeepsTransaction(t *testing.T) {
 // also require.
 func TestSubmissionNestedMailRefused(t *testing.T) {
 	e := newEnv(t)
-	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t)) // not running: entries stay
-	_, addr := e.start(t, q, Config{Submission: true}, false)
+	addr := e.startHeldQueue(t, Config{Submission: true})
 	w := submitWire(t, addr)
 	w.cmd("MAIL FROM:<alice@x.test>", "250 ")
 	w.cmd("RCPT TO:<x@remote.test>", "250 ")
@@ -469,10 +459,7 @@ func TestSubmissionNestedMailRefused(t *testing.T) {
 	w.cmd("DATA", "354 ")
 	w.send("From: al@x.test\r\nSubject: hi\r\n\r\nbody")
 	w.cmd(".", "250 ")
-	es, err := e.store.ListQueue(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := e.queued(t)
 	got := map[string]string{}
 	for _, en := range es {
 		got[strings.Join(en.Recipients, ",")] = en.From
@@ -488,8 +475,7 @@ func TestSubmissionNestedMailRefused(t *testing.T) {
 func TestSubmissionFullLocalRecipientRefusedAlone(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	q := queue.New(e.store, queue.Config{Hostname: "mx.x.test"}, testLogger(t)) // not running: entries stay
-	_, addr := e.start(t, q, Config{Submission: true}, false)
+	addr := e.startHeldQueue(t, Config{Submission: true})
 	if err := e.store.SetQuota(ctx, "bob@x.test", 0, 1); err != nil {
 		t.Fatal(err)
 	}
