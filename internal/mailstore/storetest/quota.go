@@ -86,6 +86,42 @@ func testQuota(t *testing.T, b Backend) {
 		_, err = f.S().Append(ctx, a.ID, []mailstore.AppendRequest{{MailboxID: inbox.ID, Raw: simpleMsg("q5")}})
 		expectErr(t, "Append at the message limit after restart", err, mailstore.ErrOverQuota)
 	})
+
+	// The SMTP server refuses a full mailbox at RCPT from the account
+	// ResolveAddress returns (Account.Full): its usage must be current,
+	// by name and by alias, and agree with what Deliver refuses.
+	t.Run("FullAtResolve", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, b)
+		s, ctx := f.S(), f.ctx
+		a := f.account("alice@example.test")
+		if err := s.AddAlias(ctx, "info@example.test", a.Name); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetQuota(ctx, a.Name, 0, 1); err != nil {
+			t.Fatal(err)
+		}
+		full := func(want bool) {
+			t.Helper()
+			for _, addr := range []string{a.Name, "info@example.test"} {
+				r, err := s.ResolveAddress(ctx, addr)
+				if err != nil {
+					t.Fatalf("ResolveAddress(%s): %v", addr, err)
+				}
+				if r.Full() != want {
+					t.Errorf("ResolveAddress(%s).Full() = %v with %d of 1 messages, want %v", addr, r.Full(), r.UsedMessages, want)
+				}
+			}
+		}
+		full(false)
+		to := []mailstore.DeliveryTarget{{AccountID: a.ID}}
+		if _, err := s.Deliver(ctx, mailstore.Delivery{Raw: simpleMsg("fills"), Recipients: to}); err != nil {
+			t.Fatalf("Deliver below the quota: %v", err)
+		}
+		full(true)
+		_, err := s.Deliver(ctx, mailstore.Delivery{Raw: simpleMsg("over"), Recipients: to})
+		expectErr(t, "Deliver to a full account", err, mailstore.ErrOverQuota)
+	})
 }
 
 // storeSnapshot is what a refused write must leave unchanged.
