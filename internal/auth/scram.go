@@ -77,7 +77,12 @@ func (s *scramServer) serverFirst(resp []byte) ([]byte, bool, error) {
 	}
 	s.first = cf
 	s.username = cf.username
-	acct, err := s.a.dir.ResolveAddress(s.ctx, strings.ToLower(stripDevice(cf.username)))
+	// The key the stores look names up by: every spelling that finds an
+	// account (case, spaces, a #device suffix) must also map to one fake
+	// salt when none is found, or comparing two spellings' salts would tell
+	// which accounts exist.
+	key := strings.ToLower(strings.TrimSpace(stripDevice(cf.username)))
+	acct, err := s.a.dir.ResolveAddress(s.ctx, key)
 	switch {
 	case err == nil:
 		s.found = acct
@@ -97,7 +102,7 @@ func (s *scramServer) serverFirst(resp []byte) ([]byte, bool, error) {
 		// not tell which accounts exist (RFC 5802 section 9).
 		s.v = scramVerifier{
 			iter:      s.a.p.SCRAMIterations,
-			salt:      hmacSHA256(s.a.macKey, []byte("scram-salt\x00"+strings.ToLower(cf.username)))[:saltLen],
+			salt:      hmacSHA256(s.a.macKey, []byte("scram-salt\x00"+key))[:saltLen],
 			storedKey: make([]byte, sha256.Size),
 			serverKey: make([]byte, sha256.Size),
 		}

@@ -264,3 +264,40 @@ func TestSCRAMRejects(t *testing.T) {
 		t.Fatalf("unknown user salts %q %q", s1, s2)
 	}
 }
+
+// serverSalt is the s= of the server-first-message SCRAM gives user.
+func serverSalt(t *testing.T, a *Authenticator, user string) string {
+	t.Helper()
+	srv, err := a.NewSASL(context.Background(), "SCRAM-SHA-256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chal, _, err := srv.Next([]byte("n,,n=" + user + ",r=abc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range strings.Split(string(chal), ",") {
+		if s, ok := strings.CutPrefix(kv, "s="); ok {
+			return s
+		}
+	}
+	t.Fatalf("no salt in %q", chal)
+	return ""
+}
+
+// RFC 5802 section 9: the server-first-message must not tell which
+// accounts exist. Every spelling that finds an account (case, spaces, a
+// #device suffix) gets its one salt, so an unknown name's spellings must
+// share one fake salt too: two unauthenticated AUTHENTICATEs comparing
+// "x#a" with "x#b" would otherwise tell a real account from a made-up one.
+func TestSCRAMSaltHidesAccounts(t *testing.T) {
+	a, _ := newTestAuth(t, testParams(), map[string]string{"alice@example.test": "pw"})
+	for _, user := range []string{"alice@example.test", "nobody@example.test"} {
+		want := serverSalt(t, a, user)
+		for _, spelling := range []string{user + "#phone", user + "#laptop", strings.ToUpper(user), " " + user} {
+			if got := serverSalt(t, a, spelling); got != want {
+				t.Errorf("salt for %q differs from %q's", spelling, user)
+			}
+		}
+	}
+}
