@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,10 @@ func TestTypeErrorsNameKeyAndLine(t *testing.T) {
 		{"[auth]\nfail_delay = \"soon\"\n", `"auth.fail_delay"`, "line 2"},
 		{"[auth]\nargon2_threads = 300\n", `"auth.argon2_threads"`, "line 2"},
 		{"[submission]\nsave_sent = \"yes\"\n", `"submission.save_sent"`, "line 2"},
+		// A bare number would be nanoseconds: 1ns of fail delay is none.
+		{"[auth]\n\nfail_delay = 1\n", `"auth.fail_delay"`, "line 3"},
+		{"auth.cache_ttl = 600\n", `"auth.cache_ttl"`, "line 1"},
+		{"[auth]\ncache_ttl = 1.5\n", `"auth.cache_ttl"`, "line 2"},
 	} {
 		_, err := Parse([]byte(c.toml), "f.toml")
 		if err == nil || !strings.Contains(err.Error(), c.key) || !strings.Contains(err.Error(), c.line) {
@@ -223,4 +228,36 @@ func FuzzParse(f *testing.F) {
 		_ = cfg.Validate() // must not panic
 		_ = cfg.Listen.All()
 	})
+}
+
+// durationKeys must name every time.Duration in Config, or an integer
+// given for a new one would silently mean nanoseconds.
+func TestDurationKeysListed(t *testing.T) {
+	var found []string
+	var walk func(rt reflect.Type, prefix string)
+	walk = func(rt reflect.Type, prefix string) {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			switch {
+			case f.Type == reflect.TypeOf(time.Duration(0)):
+				found = append(found, prefix+name)
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, prefix+name+".")
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	var listed []string
+	for _, k := range durationKeys {
+		listed = append(listed, strings.Join(k, "."))
+	}
+	slices.Sort(found)
+	slices.Sort(listed)
+	if !slices.Equal(found, listed) {
+		t.Errorf("time.Duration fields %v, durationKeys %v", found, listed)
+	}
+	if cfg, err := Parse([]byte("[auth]\nfail_delay = \"2s\"\ncache_ttl = \"5m\"\n"), "f.toml"); err != nil || cfg.Auth.FailDelay != 2*time.Second || cfg.Auth.CacheTTL != 5*time.Minute {
+		t.Errorf("duration strings: %+v, %v", cfg, err)
+	}
 }

@@ -70,8 +70,20 @@ func Parse(data []byte, name string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("%s: %s", name, strings.Join(msgs, "; "))
 	}
+	// BurntSushi/toml decodes an integer into a time.Duration as
+	// nanoseconds, so `fail_delay = 1` would quietly mean 1ns (no delay
+	// after a failed login at all). Durations are written as strings.
+	for _, k := range durationKeys {
+		if md.IsDefined(k...) && md.Type(k...) != "String" {
+			key := toml.Key(k)
+			return nil, fmt.Errorf("%s: line %d: key %q: a duration is a string such as \"1s\" or \"10m\", not %s", name, lineOf(keyLines(data), key), key.String(), strings.ToLower(md.Type(k...)))
+		}
+	}
 	return cfg, nil
 }
+
+// durationKeys are Config's time.Duration fields.
+var durationKeys = [][]string{{"auth", "fail_delay"}, {"auth", "cache_ttl"}}
 
 var (
 	typeErrRE = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "(.*)"\): (.*)$`)
