@@ -117,7 +117,13 @@ func (s *session) cmdLogin(c *command) error {
 // the guesser auth's failure delay.
 const maxAuthFailures = 5
 
+// authFailed counts a failed login toward the connection's limit. Only
+// credentials the auth package refused count: a store that cannot
+// answer is no guess, and mapError tells the client UNAVAILABLE.
 func (s *session) authFailed(err error) error {
+	if !errors.Is(err, auth.ErrAuthFailed) {
+		return err
+	}
 	s.authFailures++
 	if s.authFailures >= maxAuthFailures {
 		s.byeAfterReply = "Too many authentication failures"
@@ -153,9 +159,9 @@ func (s *session) cmdAuthenticate(c *command) error {
 	for {
 		chal, done, err := sasl.Next(resp)
 		if err != nil {
-			if !errors.Is(err, auth.ErrAuthFailed) {
-				err = &respErr{kind: "NO", code: "AUTHENTICATIONFAILED", text: "Authentication failed", cause: err}
-			}
+			// auth wraps ErrAuthFailed in every refusal of the client's
+			// data (malformed ones too); anything else is the store's
+			// trouble and is mapped as such (mapError).
 			return s.authFailed(err)
 		}
 		if done && len(chal) == 0 {

@@ -225,3 +225,22 @@ func TestTooManyAuthFailures(t *testing.T) {
 	c.expect(`^last NO \[AUTHENTICATIONFAILED\]`)
 	c.expect(`^\* BYE Too many authentication failures$`)
 }
+
+// A store that cannot answer is not a wrong password: the client is told
+// to come back later (UNAVAILABLE, RFC 5530 section 3), not that its
+// credentials failed, and the attempts do not count toward the
+// connection's limit of failed logins.
+func TestAuthenticateStoreDown(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	c := env.dial(t)
+	if err := env.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range maxAuthFailures + 1 {
+		lines := c.cmd("AUTHENTICATE PLAIN " + b64("\x00alice@example.test\x00"+testPassword))
+		mustHave(t, lines, `^t\d+ NO \[UNAVAILABLE\]`)
+		lines = c.cmd("LOGIN alice@example.test " + `"` + testPassword + `"`)
+		mustHave(t, lines, `^t\d+ NO \[UNAVAILABLE\]`)
+	}
+	c.ok("NOOP")
+}
