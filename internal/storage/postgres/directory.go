@@ -98,6 +98,28 @@ func scanAccount(r pgx.Row) (mailstore.Account, error) {
 	return a, err
 }
 
+// addressLockClass is the first key of the pg_advisory_xact_lock(int4,
+// int4) lock that AddAccount and AddAlias take on an address (the second
+// key is the address's hashtext). An address must not become both an
+// account and an alias, but each transaction only reads the other table,
+// and at READ COMMITTED two of them (on two nodes, or two pool
+// connections) can each see the other's row missing and both insert.
+// Row locks cannot help: the row to lock does not exist yet. The two-key
+// form is a key space of its own, apart from the single-bigint one that
+// migrationLockKey uses, so the two can never collide; hash collisions
+// between addresses only make two unrelated adds wait for each other.
+const addressLockClass int32 = 0x61646472 // "addr"
+
+// lockAddress serialises every directory write that must see the
+// account and alias tables agree about addr; it must be the first
+// statement of the transaction so no snapshot predates the lock.
+func lockAddress(w *wtx, addr string) error {
+	if _, err := w.Exec(w.ctx, "SELECT pg_advisory_xact_lock($1::int4, hashtext($2))", addressLockClass, addr); err != nil {
+		return fmt.Errorf("postgres: lock address %s: %w", addr, err)
+	}
+	return nil
+}
+
 func (s *Store) AddAccount(ctx context.Context, name, passwordHash string) (mailstore.Account, error) {
 	addr, err := mailstore.NormalizeAddress(name)
 	if err != nil {
@@ -106,6 +128,9 @@ func (s *Store) AddAccount(ctx context.Context, name, passwordHash string) (mail
 	_, domain, _ := strings.Cut(addr, "@")
 	var acct mailstore.Account
 	err = s.write(ctx, func(w *wtx) error {
+		if err := lockAddress(w, addr); err != nil {
+			return err
+		}
 		var exists bool
 		if err := w.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM domains WHERE name = $1 FOR SHARE)", domain).Scan(&exists); err != nil {
 			return fmt.Errorf("postgres: add account: %w", err)
@@ -274,6 +299,9 @@ func (s *Store) AddAlias(ctx context.Context, address, account string) error {
 	_, domain, _ := strings.Cut(addr, "@")
 	target := strings.ToLower(strings.TrimSpace(account))
 	return s.write(ctx, func(w *wtx) error {
+		if err := lockAddress(w, addr); err != nil {
+			return err
+		}
 		var exists bool
 		if err := w.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM domains WHERE name = $1 FOR SHARE)", domain).Scan(&exists); err != nil {
 			return fmt.Errorf("postgres: add alias: %w", err)
@@ -346,9 +374,14 @@ func (s *Store) ResolveAddress(ctx context.Context, address string) (mailstore.A
 		return mailstore.Account{}, err
 	}
 	addr := strings.ToLower(strings.TrimSpace(address))
-	a, err := scanAccount(q.QueryRow(ctx, "SELECT "+accountCols+` FROM accounts WHERE name = $1
-		UNION ALL SELECT `+prefixCols("a.", accountCols)+` FROM aliases al JOIN accounts a ON a.id = al.account_id WHERE al.address = $1
-		LIMIT 1`, addr))
+	// The account wins over an alias of the same address, as on SQLite.
+	// AddAccount and AddAlias keep the two apart, but a database written
+	// before they did may hold both, and UNION ALL alone promises no
+	// order for LIMIT 1 to rely on.
+	a, err := scanAccount(q.QueryRow(ctx, "SELECT "+accountCols+` FROM (
+		SELECT `+accountCols+`, 0 AS rank FROM accounts WHERE name = $1
+		UNION ALL SELECT `+prefixCols("a.", accountCols)+`, 1 FROM aliases al JOIN accounts a ON a.id = al.account_id WHERE al.address = $1
+		) r ORDER BY rank LIMIT 1`, addr))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, fmt.Errorf("address %s: %w", addr, mailstore.ErrNoSuchAccount)
 	}

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -227,5 +228,63 @@ func TestMigrateFromVersion1(t *testing.T) {
 	})
 	if err != nil || len(msgs) != 1 || msgs[0].LineSize == 0 {
 		t.Errorf("new row after upgrade: %+v, %v; want a line size", msgs, err)
+	}
+}
+
+// TestTwoNodesAccountAliasRace adds an account on one node and an alias
+// with the same address on another, at once. Exactly one may win: an
+// address that is both would let ResolveAddress pick either, and mail for
+// the alias would land in the new account without an error.
+func TestTwoNodesAccountAliasRace(t *testing.T) {
+	dsn := freshDatabase(t)
+	a := openStore(t, dsn)
+	b := openStore(t, dsn)
+	ctx := context.Background()
+	target := mustAccount(t, a, "target@example.test")
+	const rounds = 40
+	for i := range rounds {
+		addr := fmt.Sprintf("x%d@example.test", i)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var errAccount, errAlias error
+		wg.Go(func() { <-start; _, errAccount = a.AddAccount(ctx, addr, "x") })
+		wg.Go(func() { <-start; errAlias = b.AddAlias(ctx, addr, target.Name) })
+		close(start)
+		wg.Wait()
+		if errAccount == nil && errAlias == nil {
+			t.Errorf("%s: both AddAccount and AddAlias succeeded", addr)
+			continue
+		}
+		for _, err := range []error{errAccount, errAlias} {
+			if err != nil && !errors.Is(err, mailstore.ErrExists) {
+				t.Errorf("%s: loser failed with %v, want ErrExists", addr, err)
+			}
+		}
+		if errAccount != nil && errAlias != nil {
+			t.Errorf("%s: both failed: %v; %v", addr, errAccount, errAlias)
+		}
+	}
+}
+
+// TestResolveAddressPrefersAccount: a database written before AddAccount
+// and AddAlias were serialised may hold an address as both; the account
+// must win, as on SQLite, not whichever row the plan yields first.
+func TestResolveAddressPrefersAccount(t *testing.T) {
+	dsn := freshDatabase(t)
+	st := openStore(t, dsn)
+	ctx := context.Background()
+	target := mustAccount(t, st, "target@example.test")
+	dual := mustAccount(t, st, "dual@example.test")
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "INSERT INTO aliases (address, domain, account_id) VALUES ($1, 'example.test', $2)", dual.Name, target.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ResolveAddress(ctx, dual.Name)
+	if err != nil || got.ID != dual.ID {
+		t.Errorf("ResolveAddress(%s) = account %d, %v; want the account %d, not the alias's %d", dual.Name, got.ID, err, dual.ID, target.ID)
 	}
 }
