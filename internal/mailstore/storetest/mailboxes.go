@@ -115,7 +115,8 @@ func testMailboxes(t *testing.T, b Backend) {
 		if err := s.RenameMailbox(ctx, a.ID, "Top", "Renamed"); err != nil {
 			t.Fatalf("RenameMailbox: %v", err)
 		}
-		if f.modseq(a.ID) <= before {
+		renamedAt := f.modseq(a.ID)
+		if renamedAt <= before {
 			t.Errorf("rename did not raise the modseq")
 		}
 		all := f.allMailboxes(a.ID)
@@ -124,6 +125,17 @@ func testMailboxes(t *testing.T, b Backend) {
 			if mb, ok := all[n]; !ok || mb.ID != id {
 				t.Errorf("after rename, %q = %+v (present %v); want mailbox id %d", n, mb, ok, id)
 			}
+		}
+		// The rename is a change to each mailbox it moves, so their
+		// HIGHESTMODSEQ reaches its modseq; the sibling it skipped keeps
+		// its own.
+		for _, n := range []string{"Renamed", "Renamed/Child", "Renamed/Child/Grand"} {
+			if got := all[n].HighestModSeq; got != renamedAt {
+				t.Errorf("after rename, %q has HIGHESTMODSEQ %d, want the rename's %d", n, got, renamedAt)
+			}
+		}
+		if got := all["TopSibling"].HighestModSeq; got >= renamedAt {
+			t.Errorf("TopSibling, not renamed, has HIGHESTMODSEQ %d, at or past the rename's %d", got, renamedAt)
 		}
 		for _, n := range []string{"Top", "Top/Child", "Top/Child/Grand"} {
 			if _, ok := all[n]; ok {
@@ -140,6 +152,13 @@ func testMailboxes(t *testing.T, b Backend) {
 			t.Errorf("mailbox created under a renamed-away name reuses UIDVALIDITY %d", top.UIDValidity)
 		}
 		expectErr(t, "RenameMailbox onto an existing name", s.RenameMailbox(ctx, a.ID, "Renamed", "Sent"), mailstore.ErrExists)
+		// RFC 9051 section 6.3.6: renaming to a name that already exists
+		// is an error, and the source's own name is such a name.
+		expectErr(t, "RenameMailbox onto its own name", s.RenameMailbox(ctx, a.ID, "Renamed", "Renamed"), mailstore.ErrExists)
+		expectErr(t, "RenameMailbox into its own child", s.RenameMailbox(ctx, a.ID, "Renamed", "Renamed/Sub"), mailstore.ErrInvalidName)
+		// INBOX is always there and cannot be replaced: a rename to it is
+		// refused as a bad name, not as an existing one.
+		expectErr(t, "RenameMailbox to INBOX", s.RenameMailbox(ctx, a.ID, "Renamed", "inbox"), mailstore.ErrInvalidName)
 		expectErr(t, "RenameMailbox of an unknown name", s.RenameMailbox(ctx, a.ID, "Nope", "Nope2"), mailstore.ErrNoSuchMailbox)
 		// RFC 9051 section 6.3.6: the server SHOULD create superior names
 		// a RENAME needs.
@@ -166,6 +185,22 @@ func testMailboxes(t *testing.T, b Backend) {
 		for _, m := range f.fetch(a.ID, inbox.ID, mailstore.UIDSet{{Lo: 1, Hi: mailstore.MaxUID}}, mailstore.FetchIDs) {
 			blobs[m.BlobID] = true
 		}
+		before := f.modseq(a.ID)
+		// INBOX cannot be renamed onto itself (it would move its messages
+		// into a mailbox it then is), nor into one of its inferiors: RFC
+		// 9051 section 6.3.6 moves INBOX's messages out and leaves its
+		// inferiors alone, which a rename into INBOX/Sub would contradict.
+		expectErr(t, "RenameMailbox(INBOX -> inbox)", s.RenameMailbox(ctx, a.ID, "INBOX", "inbox"), mailstore.ErrInvalidName)
+		expectErr(t, "RenameMailbox(INBOX -> INBOX/Sub)", s.RenameMailbox(ctx, a.ID, "INBOX", "INBOX/Sub"), mailstore.ErrInvalidName)
+		if got := f.uids(a.ID, inbox.ID); !slices.Equal(got, uids) {
+			t.Errorf("INBOX holds %v after refused renames, want %v", got, uids)
+		}
+		if _, ok := f.allMailboxes(a.ID)["INBOX/Sub"]; ok {
+			t.Errorf("refused RenameMailbox(INBOX -> INBOX/Sub) created INBOX/Sub")
+		}
+		if f.modseq(a.ID) != before {
+			t.Errorf("refused renames of INBOX changed the modseq")
+		}
 		// RFC 9051 section 6.3.6: renaming INBOX moves its messages to the
 		// new name, leaves INBOX empty, and leaves its inferiors alone.
 		if err := s.RenameMailbox(ctx, a.ID, "inbox", "Old Inbox"); err != nil {
@@ -176,6 +211,11 @@ func testMailboxes(t *testing.T, b Backend) {
 			t.Errorf("INBOX has %d messages after its rename", st.Messages)
 		}
 		old := f.mailbox(a.ID, "Old Inbox")
+		// The new mailbox stands for INBOX's old contents: it keeps
+		// INBOX's subscription, so it stays in LSUB and LIST (SUBSCRIBED).
+		if !inbox.Subscribed || old.Subscribed != inbox.Subscribed {
+			t.Errorf("Old Inbox subscribed = %v after renaming INBOX (subscribed = %v); want INBOX's subscription, true", old.Subscribed, inbox.Subscribed)
+		}
 		moved := f.fetch(a.ID, old.ID, mailstore.UIDSet{{Lo: 1, Hi: mailstore.MaxUID}}, mailstore.FetchIDs)
 		if len(moved) != 3 {
 			t.Fatalf("Old Inbox holds %d messages, want 3", len(moved))

@@ -166,15 +166,15 @@ func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name, specia
 		if err := createParents(w, accountID, n, ms); err != nil {
 			return err
 		}
-		out, err = insertMailbox(w, accountID, n, specialUse, ms)
+		out, err = insertMailbox(w, accountID, n, specialUse, false, ms)
 		return err
 	})
 	return out, err
 }
 
-func insertMailbox(w *wtx, accountID int64, name, specialUse string, ms mailstore.ModSeq) (mailstore.Mailbox, error) {
-	mb, err := scanMailbox(w.QueryRow(w.ctx, `INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, highestmodseq, modseq)
-		VALUES ($1, $2, $3, nextval('uidvalidity_seq'), $4, $4) RETURNING `+mailboxCols, accountID, name, specialUse, int64(ms)))
+func insertMailbox(w *wtx, accountID int64, name, specialUse string, subscribed bool, ms mailstore.ModSeq) (mailstore.Mailbox, error) {
+	mb, err := scanMailbox(w.QueryRow(w.ctx, `INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, highestmodseq, modseq, subscribed)
+		VALUES ($1, $2, $3, nextval('uidvalidity_seq'), $4, $4, $5) RETURNING `+mailboxCols, accountID, name, specialUse, int64(ms), subscribed))
 	if pgCode(err) == codeUniqueViolation {
 		return mb, fmt.Errorf("mailbox %s: %w", name, mailstore.ErrExists)
 	}
@@ -215,8 +215,13 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 	if err != nil {
 		return err
 	}
-	if f != mailstore.InboxName && (t == f || strings.HasPrefix(t, f+mailstore.Separator)) {
-		return fmt.Errorf("%w: cannot rename %q into itself", mailstore.ErrInvalidName, f)
+	// INBOX always exists and cannot be replaced, so a rename to it is a
+	// bad name rather than an existing one. A rename into the source's own
+	// subtree is refused for INBOX too: RFC 9051 section 6.3.6 moves
+	// INBOX's messages out and leaves its inferiors alone, and a child of
+	// INBOX as the target would be both.
+	if t == mailstore.InboxName || strings.HasPrefix(t, f+mailstore.Separator) {
+		return fmt.Errorf("%w: cannot rename %q to %q", mailstore.ErrInvalidName, f, t)
 	}
 	return s.write(ctx, func(w *wtx) error {
 		if err := w.lockAccounts(accountID); err != nil {
@@ -225,6 +230,12 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 		src, err := lockMailboxByName(w, accountID, f)
 		if err != nil {
 			return err
+		}
+		// Checked after the lookup so that a missing source reports
+		// ErrNoSuchMailbox, as on SQLite; an existing one is the name the
+		// rename would take (RFC 9051 section 6.3.6).
+		if f == t {
+			return fmt.Errorf("mailbox %s: %w", t, mailstore.ErrExists)
 		}
 		var exists bool
 		if err := w.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM mailboxes WHERE account_id = $1 AND name = $2 AND NOT deleted)", accountID, t).Scan(&exists); err != nil {
@@ -243,8 +254,10 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 		if f == mailstore.InboxName {
 			// RFC 9051 section 6.3.6: renaming INBOX moves all its
 			// messages to a new mailbox with the given name, leaving INBOX
-			// empty; INBOX's inferior names are unaffected.
-			dst, err := insertMailbox(w, accountID, t, "", ms)
+			// empty; INBOX's inferior names are unaffected. The new
+			// mailbox holds what INBOX held, so it keeps INBOX's
+			// subscription and stays in LSUB.
+			dst, err := insertMailbox(w, accountID, t, "", src.Subscribed, ms)
 			if err != nil {
 				return err
 			}
@@ -256,8 +269,11 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 			return err
 		}
 		// The mailbox keeps its id and UIDVALIDITY: it is the same
-		// mailbox under a new name. Its children follow it.
-		_, err = w.Exec(ctx, `UPDATE mailboxes SET name = $3 || substr(name, length($2) + 1), modseq = $5
+		// mailbox under a new name. Its children follow it. The rename is
+		// a change to each of them, so their HIGHESTMODSEQ reaches its
+		// modseq as on SQLite.
+		_, err = w.Exec(ctx, `UPDATE mailboxes SET name = $3 || substr(name, length($2) + 1), modseq = $5,
+			highestmodseq = greatest(highestmodseq, $5)
 			WHERE account_id = $1 AND NOT deleted AND (name = $2 OR name LIKE $4 ESCAPE '\')`,
 			accountID, f, t, likePrefix(f+mailstore.Separator)+"%", int64(ms))
 		if pgCode(err) == codeUniqueViolation {
