@@ -42,6 +42,7 @@ func commands() []command {
 	cs = append(cs, userCommands()...)
 	cs = append(cs, aliasCommands()...)
 	cs = append(cs, mailboxCommands()...)
+	cs = append(cs, importExportCommands()...)
 	cs = append(cs, deletedCommands()...)
 	cs = append(cs, queueCommands()...)
 	cs = append(cs, configCommands()...)
