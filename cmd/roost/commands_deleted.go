@@ -15,7 +15,7 @@ import (
 func deletedCommands() []command {
 	return []command{
 		{"deleted list", "ACCOUNT", "list expunged messages still recoverable: ID, mailbox, when, From, Subject", deletedList},
-		{"deleted restore", "ACCOUNT ID...", "put deleted messages back into the mailbox they left", deletedRestore},
+		{"deleted restore", "ACCOUNT ID...", "put deleted messages back into the mailbox they left, without \\Deleted", deletedRestore},
 	}
 }
 
@@ -60,6 +60,9 @@ func deletedRestore(e *env, args []string) error {
 			}
 			ids = append(ids, id)
 		}
+		// The store restores a repeated ID once; the report below pairs
+		// each result with its ID, so it needs the same list.
+		ids = mailstore.DistinctIDs(ids)
 		res, err := st.RestoreDeleted(ctx, acct.ID, ids)
 		if errors.Is(err, mailstore.ErrNoSuchMessage) {
 			return fmt.Errorf("restore: %w (see roost deleted list %s)", err, acct.Name)

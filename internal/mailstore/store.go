@@ -154,7 +154,9 @@ type Mail interface {
 type Retention interface {
 	ListDeleted(ctx context.Context, accountID int64) ([]DeletedMessage, error)
 	// RestoreDeleted puts deleted messages back into the mailbox they left
-	// (INBOX if it is gone) under new UIDs.
+	// (INBOX if it is gone) under new UIDs, with their flags less \Deleted
+	// (RestoredFlags). An ID given more than once is restored once; the
+	// results follow DistinctIDs(ids).
 	RestoreDeleted(ctx context.Context, accountID int64, ids []int64) ([]AppendResult, error)
 	// Purge drops deleted messages expunged before cutoff, tombstones
 	// older than tombstoneCutoff (raising mailboxes' VanishedFloor), and

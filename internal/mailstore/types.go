@@ -217,6 +217,35 @@ type DeletedMessage struct {
 	BlobID       string
 }
 
+// RestoredFlags are the flags a restored message gets back: those it had,
+// less \Deleted. IMAP clients delete by flagging \Deleted and expunging,
+// so most retained mail carries it, and keeping it would let the next
+// EXPUNGE or CLOSE of any client undo the operator's restore.
+func RestoredFlags(flags []string) []string {
+	out := make([]string, 0, len(flags))
+	for _, f := range flags {
+		if !strings.EqualFold(f, FlagDeleted) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// DistinctIDs returns ids with repeats removed, first occurrences kept in
+// order: an ID given twice to RestoreDeleted names one message, which must
+// come back once, not fail the rest or be restored twice.
+func DistinctIDs(ids []int64) []int64 {
+	seen := make(map[int64]bool, len(ids))
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // AppendRequest is one message to store.
 type AppendRequest struct {
 	MailboxID int64

@@ -100,6 +100,44 @@ func testRetention(t *testing.T, b Backend) {
 		}
 	})
 
+	// IMAP clients delete with \Deleted and EXPUNGE, so that is how most
+	// retained mail was flagged; restored with \Deleted still set, the
+	// next EXPUNGE or CLOSE of any client would undo the restore.
+	t.Run("RestoreClearsDeleted", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, b)
+		s, ctx := f.S(), f.ctx
+		a := f.account("alice@example.test")
+		inbox := f.mailbox(a.ID, "INBOX")
+		u := f.appendMsg(a.ID, inbox.ID, simpleMsg("imap-deleted"), mailstore.FlagSeen, mailstore.FlagDeleted).UID
+		if gone, _, err := s.ExpungeDeleted(ctx, a.ID, inbox.ID, mailstore.UIDSetOf(u)); err != nil || len(gone) != 1 {
+			t.Fatalf("ExpungeDeleted = %v, %v", gone, err)
+		}
+		del, err := s.ListDeleted(ctx, a.ID)
+		if err != nil || len(del) != 1 {
+			t.Fatalf("ListDeleted = %+v, %v", del, err)
+		}
+		// An ID given twice restores the message once.
+		rr, err := s.RestoreDeleted(ctx, a.ID, []int64{del[0].ID, del[0].ID})
+		if err != nil || len(rr) != 1 {
+			t.Fatalf("RestoreDeleted with a repeated ID = %+v, %v; want one result", rr, err)
+		}
+		if n := f.status(a.ID, inbox.ID).Messages; n != 1 {
+			t.Errorf("INBOX has %d messages after restoring one", n)
+		}
+		m := f.fetchOne(a.ID, inbox.ID, rr[0].UID, mailstore.FetchIDs)
+		if !slices.Equal(m.Flags, []string{mailstore.FlagSeen}) {
+			t.Errorf("restored flags %v; want [\\Seen]", m.Flags)
+		}
+		gone, _, err := s.ExpungeDeleted(ctx, a.ID, inbox.ID, mailstore.UIDSet{{Lo: 1, Hi: mailstore.MaxUID}})
+		if err != nil || len(gone) != 0 {
+			t.Errorf("ExpungeDeleted after the restore removed %v, %v", gone, err)
+		}
+		if u := f.uids(a.ID, inbox.ID); !slices.Equal(u, []mailstore.UID{rr[0].UID}) {
+			t.Errorf("INBOX after ExpungeDeleted = %v; want the restored UID %d", u, rr[0].UID)
+		}
+	})
+
 	t.Run("Purge", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, b)

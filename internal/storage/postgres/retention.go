@@ -48,6 +48,7 @@ type deletedRow struct {
 // mailbox they left or INBOX if it is gone. The parsed facts are rebuilt
 // from the blob: a rare operator action need not keep them twice.
 func (s *Store) RestoreDeleted(ctx context.Context, accountID int64, ids []int64) ([]mailstore.AppendResult, error) {
+	ids = mailstore.DistinctIDs(ids)
 	var res []mailstore.AppendResult
 	err := s.write(ctx, func(w *wtx) error {
 		if err := w.lockAccounts(accountID); err != nil {
@@ -85,7 +86,7 @@ func (s *Store) RestoreDeleted(ctx context.Context, accountID int64, ids []int64
 			if err != nil {
 				return err
 			}
-			ts[i] = target{acct: accountID, mb: d.mailbox, f: f, flags: cleanFlags(d.flags), date: d.date}
+			ts[i] = target{acct: accountID, mb: d.mailbox, f: f, flags: cleanFlags(mailstore.RestoredFlags(d.flags)), date: d.date}
 			blobs[i] = d.blob
 		}
 		if res, err = s.storeMessages(w, ts, false); err != nil {

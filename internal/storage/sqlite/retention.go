@@ -48,6 +48,7 @@ func (s *Store) RestoreDeleted(ctx context.Context, accountID int64, ids []int64
 		d    mailstore.DeletedMessage
 		prep *prepared
 	}
+	ids = mailstore.DistinctIDs(ids)
 	all, err := s.ListDeleted(ctx, accountID)
 	if err != nil {
 		return nil, err
@@ -97,7 +98,7 @@ func (s *Store) RestoreDeleted(ctx context.Context, accountID int64, ids []int64
 			if err != nil {
 				return err
 			}
-			uid, err := s.insertMessage(w, mb, it.prep, it.d.Flags, it.d.InternalDate, m)
+			uid, err := s.insertMessage(w, mb, it.prep, mailstore.RestoredFlags(it.d.Flags), it.d.InternalDate, m)
 			if err != nil {
 				return err
 			}
