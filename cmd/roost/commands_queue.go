@@ -15,8 +15,8 @@ import (
 func queueCommands() []command {
 	return []command{
 		{"queue list", "", "list outbound mail waiting: ID, from, to, attempts, next attempt, last error", queueList},
-		{"queue retry", "[ID...]", "make entries (all without IDs) due now", queueRetry},
-		{"queue drop", "ID...", "remove entries, bouncing each to its sender", queueDrop},
+		{"queue retry", "[ID...]", "make entries (all without IDs) due now; none if an ID is unknown", queueRetry},
+		{"queue drop", "ID...", "remove entries, bouncing each to its sender; none if an ID is unknown", queueDrop},
 	}
 }
 
@@ -72,10 +72,11 @@ func queueDrop(e *env, args []string) error {
 			return err
 		}
 		n, err := queue.Drop(ctx, st, cfg.Hostname, ids, nil)
-		if err != nil {
-			return err
+		// Said even when a later entry failed, so the operator knows
+		// which of the IDs are already gone.
+		if n > 0 || err == nil {
+			fmt.Fprintf(e.stdout, "%d entries dropped\n", n)
 		}
-		fmt.Fprintf(e.stdout, "%d entries dropped\n", n)
-		return nil
+		return err
 	})
 }

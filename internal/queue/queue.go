@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -318,10 +319,40 @@ func List(ctx context.Context, store mailstore.Store) ([]mailstore.QueueEntry, e
 	return es, nil
 }
 
+// ErrNoSuchEntry is returned by Retry and Drop for IDs not in the queue.
+var ErrNoSuchEntry = errors.New("no such queue entry")
+
+// lookup reads the entries ids, refusing all of them if one is missing: an
+// operator's mistyped ID must not leave a command half done.
+func lookup(ctx context.Context, store mailstore.Store, ids []int64) ([]mailstore.QueueEntry, error) {
+	var es []mailstore.QueueEntry
+	var missing []string
+	for _, id := range ids {
+		e, err := store.GetQueueEntry(ctx, id)
+		if errors.Is(err, mailstore.ErrNoSuchMessage) {
+			missing = append(missing, strconv.FormatInt(id, 10))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		es = append(es, e)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s: %w", strings.Join(missing, ", "), ErrNoSuchEntry)
+	}
+	return es, nil
+}
+
 // Retry makes the given entries (all when ids is empty) due now; usable
 // with just a store (the CLI). The store wakes the running workers, in
-// this process and in others (mailstore.QueueWatchID).
+// this process and in others (mailstore.QueueWatchID). ErrNoSuchEntry,
+// and nothing retried, if an ID is not in the queue.
 func Retry(ctx context.Context, store mailstore.Store, ids []int64) (int, error) {
+	ids = mailstore.DistinctIDs(ids)
+	if _, err := lookup(ctx, store, ids); err != nil {
+		return 0, fmt.Errorf("queue: retry %w", err)
+	}
 	n, err := store.RetryQueue(ctx, ids, time.Now())
 	if err != nil {
 		return 0, fmt.Errorf("queue: retry: %w", err)
@@ -331,14 +362,24 @@ func Retry(ctx context.Context, store mailstore.Store, ids []int64) (int, error)
 
 // Drop removes the entries ids, each after bouncing it to its sender
 // ("dropped by the administrator"); usable with just a store. An entry a
-// worker is delivering right now may still go out.
+// worker is delivering right now may still go out. ErrNoSuchEntry, and
+// nothing dropped, if an ID is not in the queue; on a later error n says
+// how many were dropped.
 func Drop(ctx context.Context, store mailstore.Store, hostname string, ids []int64, log *slog.Logger) (int, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// A repeated ID would otherwise be bounced twice.
+	es, err := lookup(ctx, store, mailstore.DistinctIDs(ids))
+	if err != nil {
+		return 0, fmt.Errorf("queue: drop %w", err)
+	}
 	b := &bouncer{store: store, deliver: delivery.New(store, hostname, log), hostname: hostname, log: log}
 	n := 0
-	for _, id := range ids {
+	for _, e := range es {
+		id := e.ID
+		// Read again just before the bounce: a worker may have delivered
+		// the entry while earlier ones were being bounced.
 		e, err := store.GetQueueEntry(ctx, id)
 		if err != nil {
 			return n, fmt.Errorf("queue: drop %d: %w", id, err)
