@@ -5,11 +5,12 @@ import (
 	"fmt"
 
 	"github.com/roost-mail/roost/internal/app"
+	"github.com/roost-mail/roost/internal/tlsutil"
 )
 
 func configCommands() []command {
 	return []command{
-		{"config check", "", "load and validate the configuration", configCheck},
+		{"config check", "", "load and validate the configuration, and load its TLS certificate files", configCheck},
 		{"version", "", "print the version", version},
 		{"migrate", "", "create or upgrade the store's schema (also done at every start)", migrate},
 	}
@@ -20,9 +21,16 @@ func configCheck(e *env, args []string) error {
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
-	_, src, err := f.loadConfig()
+	cfg, src, err := f.loadConfig()
 	if err != nil {
 		return err
+	}
+	// Validation only sees that both are set; serve refuses to start if
+	// the pair does not load, so the check must load it too.
+	if cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "" {
+		if err := tlsutil.CheckFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
 	}
 	fmt.Fprintf(e.stdout, "ok: %s\n", src)
 	return nil

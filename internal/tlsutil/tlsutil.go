@@ -83,6 +83,14 @@ func New(o Options) (*Certs, error) {
 	}
 }
 
+// CheckFiles loads an operator's certificate and key the way New does,
+// for `roost config check`, which must fail where serve would fail but
+// without making anything in the data directory.
+func CheckFiles(certFile, keyFile string) error {
+	_, err := (&certFiles{cert: certFile, key: keyFile}).load()
+	return err
+}
+
 // TLSConfig returns a server configuration for the listeners. TLS 1.2 is
 // the floor (RFC 8996 retired 1.0 and 1.1; RFC 8314 section 4.1 asks mail
 // services for current TLS).
