@@ -23,19 +23,29 @@ func userCommands() []command {
 	}
 }
 
+// maxPassword bounds a password read from stdin, in bytes.
+const maxPassword = 4096
+
 // password returns the password to set: one line from stdin with
-// --password-stdin, else a generated one (printed by the caller once).
+// --password-stdin (at most maxPassword bytes), else a generated one
+// (printed by the caller once).
 func password(e *env, fromStdin bool) (pw string, generated bool, err error) {
 	if !fromStdin {
 		return app.GeneratePassword(), true, nil
 	}
-	line, err := bufio.NewReader(io.LimitReader(e.stdin, 4096)).ReadString('\n')
+	// Room for the line end after the longest password: a longer line
+	// shows up as more than maxPassword bytes, and is refused rather than
+	// cut short to a password the operator never meant.
+	line, err := bufio.NewReader(io.LimitReader(e.stdin, maxPassword+2)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", false, fmt.Errorf("read password: %w", err)
 	}
 	pw = strings.TrimRight(line, "\r\n")
 	if pw == "" {
 		return "", false, errors.New("empty password on stdin")
+	}
+	if len(pw) > maxPassword {
+		return "", false, fmt.Errorf("password longer than %d bytes", maxPassword)
 	}
 	return pw, false, nil
 }
