@@ -21,7 +21,8 @@ const (
 
 // EnsureDemo creates DemoAccount (and DemoDomain if missing) with a random
 // password when the store has no accounts at all, and returns the
-// password; "" when it did nothing.
+// password; "" when it did nothing or another node made the account
+// first.
 func EnsureDemo(ctx context.Context, st mailstore.Store, cfg *config.Config) (string, error) {
 	accts, err := st.ListAccounts(ctx)
 	if err != nil {
@@ -38,7 +39,13 @@ func EnsureDemo(ctx context.Context, st mailstore.Store, cfg *config.Config) (st
 	if err := st.AddDomain(ctx, DemoDomain); err != nil && !errors.Is(err, mailstore.ErrExists) {
 		return "", fmt.Errorf("demo domain: %w", err)
 	}
-	if _, err := st.AddAccount(ctx, DemoAccount, h); err != nil {
+	_, err = st.AddAccount(ctx, DemoAccount, h)
+	if errors.Is(err, mailstore.ErrExists) {
+		// Another node (or process on this data dir) found the store
+		// empty too and made it first; it prints the password.
+		return "", nil
+	}
+	if err != nil {
 		return "", fmt.Errorf("demo account: %w", err)
 	}
 	return pw, nil
