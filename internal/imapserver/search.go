@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/roost-mail/roost/internal/mailstore"
@@ -60,8 +61,7 @@ func (s *session) cmdSearch(c *command) error {
 		}
 	}
 	if save {
-		// RFC 5182 section 2.1.
-		s.saved = found
+		s.saved = savedResult(found, ret)
 	}
 	if !a.hasReturn && !s.rev2 {
 		// RFC 3501 section 7.2.5.
@@ -120,6 +120,38 @@ func (s *session) cmdSearch(c *command) error {
 	}
 	s.bw.Write(append(b, "\r\n"...))
 	return nil
+}
+
+// savedResult returns what SAVE remembers as "$" from the result found
+// (in ascending UID order, so MIN is first and MAX is last).
+func savedResult(found []mailstore.UID, ret []string) []mailstore.UID {
+	var minMax, whole bool
+	for _, r := range ret {
+		switch r {
+		case "MIN", "MAX":
+			minMax = true
+		case "ALL", "COUNT":
+			whole = true
+		}
+	}
+	if !minMax || whole || len(found) == 0 {
+		return found
+	}
+	// RFC 5182 section 2.1 (and RFC 9051 section 6.4.4.1): SAVE with MIN
+	// and/or MAX but neither ALL nor COUNT makes "$" hold only the message(s)
+	// the MIN/MAX return items name, so a following FETCH $ or STORE $
+	// touches just those.
+	var out []mailstore.UID
+	for _, r := range ret {
+		switch r {
+		case "MIN":
+			out = append(out, found[0])
+		case "MAX":
+			out = append(out, found[len(found)-1])
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // resolveSearch replaces sequence sets, "$" and "*" in a program with the

@@ -1,0 +1,30 @@
+package imapserver
+
+import "testing"
+
+// TestSaveWithMinMaxSavesOnlyThose: a client runs SEARCH RETURN (MIN SAVE)
+// and then FETCH $ or STORE $; only the lowest (or highest) match must be
+// touched, not every message the search found (RFC 5182 section 2.1).
+func TestSaveWithMinMaxSavesOnlyThose(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	for i := 1; i <= 4; i++ {
+		env.deliver(t, alice, testMessage(i))
+	}
+	c := env.login(t, alice)
+	c.ok("SELECT INBOX")
+	steps := []struct{ ret, want string }{
+		{"MIN SAVE", `^\* SEARCH 2$`},
+		{"SAVE MAX", `^\* SEARCH 4$`},
+		{"MIN MAX SAVE", `^\* SEARCH 2 4$`},
+		{"MIN SAVE COUNT", `^\* SEARCH 2 3 4$`},
+		{"MAX SAVE ALL", `^\* SEARCH 2 3 4$`},
+		{"SAVE", `^\* SEARCH 2 3 4$`},
+	}
+	for _, s := range steps {
+		c.ok("SEARCH RETURN (" + s.ret + ") 2:4")
+		mustHave(t, c.ok("SEARCH $"), s.want)
+	}
+	// With nothing found, "$" is empty whatever the options.
+	c.ok("SEARCH RETURN (MIN SAVE) SUBJECT nomatch")
+	mustHave(t, c.ok("SEARCH $"), `^\* SEARCH$`)
+}
