@@ -28,3 +28,18 @@ func TestSaveWithMinMaxSavesOnlyThose(t *testing.T) {
 	c.ok("SEARCH RETURN (MIN SAVE) SUBJECT nomatch")
 	mustHave(t, c.ok("SEARCH $"), `^\* SEARCH$`)
 }
+
+// TestSearchSubjectSplitEncodedWord: a mailer cut "café" between two
+// encoded words in the middle of the "é". Mail readers show "café", so
+// SEARCH SUBJECT café (and FROM, TO, HEADER, TEXT) must find the message
+// rather than the "cafÃ©" its halves decode to one by one.
+func TestSearchSubjectSplitEncodedWord(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	env.deliver(t, alice, "From: =?utf-8?b?Sm/D?= =?utf-8?b?q2w=?= <j@example.org>\r\nSubject: =?utf-8?q?caf=C3?= =?utf-8?q?=A9_ouvert?=\r\n\r\nx\r\n")
+	c := env.login(t, alice)
+	c.ok("SELECT INBOX")
+	mustHave(t, c.ok("SEARCH SUBJECT café"), `^\* SEARCH 1$`)
+	mustHave(t, c.ok("SEARCH FROM Joël"), `^\* SEARCH 1$`)
+	mustHave(t, c.ok("SEARCH HEADER Subject \"café ouvert\""), `^\* SEARCH 1$`)
+	mustHave(t, c.ok("SEARCH TEXT café"), `^\* SEARCH 1$`)
+}

@@ -36,6 +36,18 @@ func TestDecodeHeader(t *testing.T) {
 		{"=?utf-8?q?two words?=", "two words"},
 		// 8-bit text around words.
 		{"caf\xe9 =?utf-8?q?ok?=", "café ok"},
+		// A character split between adjacent words of one charset is
+		// joined before conversion, as mail readers show it.
+		{"=?utf-8?q?caf=C3?= =?utf-8?q?=A9_ouvert?=", "café ouvert"},
+		{"=?utf-8?b?ww==?=\t=?UTF-8?B?qQ==?= x", "é x"},
+		{"=?gbk?q?=D6?= =?gbk?q?=D0?=", "中"},
+		{"=?utf-8*fr?q?caf=C3?= =?utf-8?q?=A9?=", "café"},
+		// Not joined: another charset, or text between the words.
+		{"=?utf-8?q?=C3?= =?iso-8859-1?q?=A9?=", "Ã©"},
+		{"=?utf-8?q?=C3?= x =?utf-8?q?=A9?=", "Ã x ©"},
+		// An unknown charset's run stays as written, space included.
+		{"=?x-nope?q?a?= =?x-nope?q?b?= =?utf-8?q?ok?=", "=?x-nope?q?a?= =?x-nope?q?b?= ok"},
+		{"=?*en?q?x?= y", "=?*en?q?x?= y"},
 	}
 	for _, tt := range tests {
 		if got := decodeHeader(tt.in); got != tt.want {

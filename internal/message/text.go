@@ -2,6 +2,8 @@ package message
 
 import (
 	"bytes"
+	"encoding/base64"
+	"errors"
 	"html"
 	"io"
 	"mime"
@@ -26,79 +28,120 @@ const (
 
 var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
 
+// rawWords undoes only the B or Q encoding of a word, leaving the bytes in
+// the word's charset: it is only ever given the made-up charset "raw",
+// which mime hands to this CharsetReader, which passes the bytes through.
+var rawWords = mime.WordDecoder{CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil }}
+
 // decodeHeader decodes the RFC 2047 encoded words of an unfolded header
 // value for searching and display. Words in an unknown charset, or
 // malformed ones, are kept as written; white space between two adjacent
 // encoded words is dropped (RFC 2047 section 6.2). 8-bit text outside the
 // words goes through sanitize.
+//
+// A run of adjacent words in one charset is converted as one byte string.
+// Mailers that cut B or Q words at a fixed length split multi-byte
+// characters between two words; RFC 2047 section 5 forbids that, but mail
+// readers join the words and show the right text, and converting each
+// half on its own would index mojibake that SEARCH then misses.
 func decodeHeader(s string) string {
 	if !strings.Contains(s, "=?") {
 		return sanitize(s)
 	}
 	var sb strings.Builder
-	lastWord := false
+	var run []byte           // the current run's bytes, B/Q undone
+	var runCS string         // its charset; "" when there is no run
+	var runStart, runEnd int // where it is in s
+	flush := func() bool {
+		if runCS == "" {
+			return true
+		}
+		// Re-encoded as one B word so the run gets exactly mime's charset
+		// handling (its own UTF-8, ISO-8859-1 and US-ASCII cases, then
+		// charset.Reader), as single words always did.
+		dec, err := wordDecoder.Decode("=?" + runCS + "?b?" + base64.StdEncoding.EncodeToString(run) + "?=")
+		if err == nil {
+			sb.WriteString(sanitize(dec))
+		} else {
+			sb.WriteString(sanitize(s[runStart:runEnd]))
+		}
+		run, runCS = run[:0], ""
+		return err == nil
+	}
 	for i := 0; i < len(s); {
 		j := strings.Index(s[i:], "=?")
 		if j < 0 {
+			flush()
 			sb.WriteString(sanitize(s[i:]))
 			break
 		}
 		text := s[i : i+j]
-		word, n := encodedWord(s[i+j:])
-		if n == 0 {
-			sb.WriteString(sanitize(s[i : i+j+2]))
-			i += j + 2
-			lastWord = false
-			continue
+		cs, bq, n := encodedWord(s[i+j:])
+		var raw string
+		err := errNotWord
+		if n > 0 && cs != "" {
+			raw, err = rawWords.Decode("=?raw?" + bq + "?=")
 		}
-		dec, err := wordDecoder.Decode(word)
 		if err != nil {
+			flush()
+			if n == 0 {
+				n = 2 // just the "=?"
+			}
 			sb.WriteString(sanitize(s[i : i+j+n]))
 			i += j + n
-			lastWord = false
 			continue
 		}
-		if !lastWord || strings.Trim(text, " \t") != "" {
-			sb.WriteString(sanitize(text))
+		adjacent := runCS != "" && strings.Trim(text, " \t") == ""
+		if !adjacent || !strings.EqualFold(cs, runCS) {
+			// A word in an unknown charset is kept as written, and so is
+			// the space after it.
+			if ok := flush(); !adjacent || !ok {
+				sb.WriteString(sanitize(text))
+			}
+			runCS, runStart = cs, i+j
 		}
-		sb.WriteString(sanitize(dec))
-		lastWord = true
+		run = append(run, raw...)
+		runEnd = i + j + n
 		i += j + n
 	}
+	flush()
 	return sb.String()
 }
 
+var errNotWord = errors.New("not an encoded word")
+
 // encodedWord recognises an RFC 2047 section 2 encoded word at the start
-// of s: "=?" charset "?" B|Q "?" text "?=". It returns the word to decode
-// (with an RFC 2231 section 5 "*language" suffix removed from the charset)
-// and its length in s, or n == 0. Spaces inside the text are tolerated:
-// some mailers write them and readers decode them anyway.
-func encodedWord(s string) (word string, n int) {
+// of s: "=?" charset "?" B|Q "?" text "?=". It returns the charset (with an
+// RFC 2231 section 5 "*language" suffix removed), the rest of the word
+// without its "?=" ("Q?text"), and the word's length in s, or n == 0.
+// Spaces inside the text are tolerated: some mailers write them and
+// readers decode them anyway.
+func encodedWord(s string) (cs, bq string, n int) {
 	limit := s
 	if len(limit) > maxWordScan {
 		limit = limit[:maxWordScan]
 	}
 	q1 := strings.IndexByte(limit[2:], '?')
 	if q1 <= 0 {
-		return "", 0
+		return "", "", 0
 	}
-	cs := limit[2 : 2+q1]
+	cs = limit[2 : 2+q1]
 	rest := limit[2+q1+1:]
 	if len(rest) < 2 || rest[1] != '?' || strings.IndexByte("BbQq", rest[0]) < 0 || strings.ContainsAny(cs, " \t") {
-		return "", 0
+		return "", "", 0
 	}
 	end := strings.Index(rest[2:], "?=")
 	if end < 0 {
-		return "", 0
+		return "", "", 0
 	}
 	if strings.ContainsAny(rest[2:2+end], "\r\n") {
-		return "", 0
+		return "", "", 0
 	}
 	if star := strings.IndexByte(cs, '*'); star >= 0 {
 		cs = cs[:star]
 	}
 	n = 2 + q1 + 1 + 2 + end + 2
-	return "=?" + cs + "?" + rest[:1] + "?" + rest[2:2+end] + "?=", n
+	return cs, rest[:2+end], n
 }
 
 // textWalker gathers BodyText and Preview from a part tree.
