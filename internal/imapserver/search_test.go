@@ -43,3 +43,17 @@ func TestSearchSubjectSplitEncodedWord(t *testing.T) {
 	mustHave(t, c.ok("SEARCH HEADER Subject \"café ouvert\""), `^\* SEARCH 1$`)
 	mustHave(t, c.ok("SEARCH TEXT café"), `^\* SEARCH 1$`)
 }
+
+// TestSearchBodyFindsHTMLAlternative: a newsletter whose text/plain part
+// only says "view this mail in a browser" and whose HTML part holds the
+// content. The word the reader sees must be found by SEARCH BODY and
+// SEARCH TEXT (RFC 9051 section 6.4.4).
+func TestSearchBodyFindsHTMLAlternative(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	env.deliver(t, alice, "From: a@example.org\r\nSubject: news\r\nContent-Type: multipart/alternative; boundary=A\r\n\r\n--A\r\nContent-Type: text/plain\r\n\r\nView this mail in a browser.\r\n--A\r\nContent-Type: text/html\r\n\r\n<p>Quarterly results inside</p>\r\n--A--\r\n")
+	c := env.login(t, alice)
+	c.ok("SELECT INBOX")
+	mustHave(t, c.ok("SEARCH BODY quarterly"), `^\* SEARCH 1$`)
+	mustHave(t, c.ok("SEARCH TEXT quarterly"), `^\* SEARCH 1$`)
+	mustHave(t, c.ok("SEARCH BODY browser"), `^\* SEARCH 1$`)
+}

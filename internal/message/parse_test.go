@@ -143,6 +143,30 @@ func TestPreviewAndBodyText(t *testing.T) {
 	}
 }
 
+// TestAlternativesAllIndexed: a newsletter's plain alternative is a stub
+// and its HTML one holds the content; both are searchable, the plain one
+// first (whatever the order of the parts) so the preview comes from it.
+func TestAlternativesAllIndexed(t *testing.T) {
+	raw := "Content-Type: multipart/alternative; boundary=A\r\n\r\n" +
+		"--A\r\nContent-Type: text/html\r\n\r\n<p>Quarterly results</p>\r\n" +
+		"--A\r\nContent-Type: text/plain\r\n\r\nView in a browser.\r\n" +
+		"--A\r\nContent-Type: multipart/related; boundary=R\r\n\r\n" +
+		"--R\r\nContent-Type: text/html\r\n\r\n<b>Related</b> text\r\n--R--\r\n" +
+		"--A--\r\n"
+	p := Parse([]byte(raw))
+	if p.Preview != "View in a browser." {
+		t.Errorf("preview = %q", p.Preview)
+	}
+	if !strings.HasPrefix(p.BodyText, "View in a browser.") {
+		t.Errorf("BodyText does not start with the plain alternative: %q", p.BodyText)
+	}
+	for _, want := range []string{"Quarterly results", "Related text"} {
+		if !strings.Contains(p.BodyText, want) {
+			t.Errorf("BodyText %q lacks %q", p.BodyText, want)
+		}
+	}
+}
+
 func TestLinesAndOffsets(t *testing.T) {
 	tests := []struct {
 		raw       string

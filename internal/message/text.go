@@ -165,18 +165,27 @@ func (w *textWalker) walk(p *Part, depth int) {
 	}
 	switch {
 	case p.Type == "multipart":
-		if p.Subtype == "alternative" {
-			// RFC 2046 section 5.1.4: the alternatives carry the same
-			// content; the plain one is the cheapest to index.
+		if p.Subtype != "alternative" {
 			for _, c := range p.Children {
-				if c.Type == "text" && c.Subtype == "plain" {
-					w.walk(c, depth+1)
-					return
-				}
+				w.walk(c, depth+1)
+			}
+			return
+		}
+		// RFC 2046 section 5.1.4 says the alternatives carry the same
+		// content, but in practice the plain one is often a stub ("view
+		// this mail in a browser") and the HTML one holds the text the
+		// reader sees, which SEARCH BODY/TEXT must find (RFC 9051 section
+		// 6.4.4). So every alternative is indexed, within maxBodyText;
+		// the plain ones first, so the preview still comes from them.
+		for _, c := range p.Children {
+			if c.Type == "text" && c.Subtype == "plain" {
+				w.walk(c, depth+1)
 			}
 		}
 		for _, c := range p.Children {
-			w.walk(c, depth+1)
+			if c.Type != "text" || c.Subtype != "plain" {
+				w.walk(c, depth+1)
+			}
 		}
 	case p.Message != nil:
 		w.walk(p.Message, depth+1)
