@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -20,6 +21,36 @@ func addFixtureSeeds(f *testing.F) {
 	}
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: multipart/digest; boundary=b\r\n\r\n--b\r\n\r\nSubject: x\r\n\r\n--b--\r\n--a--"))
 	f.Add([]byte("To: g: a@b, <@r:c@d>; (x) \"q\\\"\" <e>\r\nContent-Type: text/html; charset=x\r\nContent-Transfer-Encoding: base64\r\n\r\nPGI+aGk8L2I+"))
+	// RFC 2231 sections, plain and extended, in a Content-Type and a
+	// Content-Disposition.
+	f.Add([]byte("Content-Type: multipart/mixed; boundary*0=b; boundary*1=x\r\n\r\n--bx\r\nContent-Type: text/plain; name*0=\"a \"; name*1=b; charset*0*=us-ascii''%75tf-8\r\nContent-Disposition: attachment; filename*0*=utf-8'fr'na%C3; filename*1*=%AFve; filename*2=.txt\r\n\r\nx\r\n--bx--"))
+}
+
+// FuzzParseMIMEValue checks the parameter parser and its RFC 2231
+// joining: no panic, and every parameter it returns was sent, or was
+// joined from sections of which the first (name*0 or name*0*) was sent.
+func FuzzParseMIMEValue(f *testing.F) {
+	for _, s := range []string{
+		`text/plain; charset="utf-8" (c); format=flowed`,
+		`application/pdf; name*0="very-long-"; name*1="report.pdf"`,
+		`x/y; title*0*=us-ascii'en'This%20is%20; title*1*=%2A%2Afun; title*2="isn't it!"`,
+		`x/y; a*0=1; a*0*=2; a*2=3; a=4; a*=5; *0=6; a*01=7; a*0*=%; b*0*=x'y'%zz%4`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, params := parseMIMEValue(s)
+		low := strings.ToLower(s)
+		for k := range params {
+			if strings.Contains(low, k) {
+				continue
+			}
+			base := strings.TrimSuffix(k, "*")
+			if !strings.Contains(low, base+"*0") {
+				t.Fatalf("parameter %q neither sent nor joined from %q*0 in %q", k, base, s)
+			}
+		}
+	})
 }
 
 // FuzzParse checks that parse never panics and that its tree is always

@@ -7,9 +7,8 @@ import "strings"
 // (RFC 2045 section 5.1, RFC 2183 section 2). It is lenient: comments are
 // dropped (RFC 2045 allows them wherever RFC 822 did), parameter names are
 // lower-cased, the first of duplicate parameters wins, quoted values are
-// unquoted, and junk between parameters is skipped. Values are kept as
-// written otherwise: RFC 2231 continuations and charset prefixes stay as
-// they are (IMAP's body-fld-param reports the parameters as sent).
+// unquoted, and junk between parameters is skipped. RFC 2231 sections are
+// joined (joinRFC2231); values are kept as written otherwise.
 func parseMIMEValue(s string) (value string, params map[string]string) {
 	i := 0
 	var v strings.Builder
@@ -74,6 +73,7 @@ func parseMIMEValue(s string) (value string, params map[string]string) {
 			params[attr] = val
 		}
 	}
+	joinRFC2231(params)
 	return value, params
 }
 

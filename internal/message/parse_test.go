@@ -192,9 +192,9 @@ func TestLinesAndOffsets(t *testing.T) {
 			t.Errorf("%q: bs %d lines %d type %s/%s; want %d %d %s", tt.raw, p.BodyStart, p.Lines, p.Type, p.Subtype, tt.bs, tt.lines, tt.typ)
 		}
 	}
-	// Parameter names are lower-cased, values kept.
+	// Parameter names are lower-cased, values kept, RFC 2231 sections joined.
 	p := Parse([]byte("Content-Type: TEXT/HTML; CHARSET=\"UTF-8\"; Name*0=\"a\"; Name*1=b\r\n\r\n")).Body
-	if want := map[string]string{"charset": "UTF-8", "name*0": "a", "name*1": "b"}; !reflect.DeepEqual(p.Params, want) {
+	if want := map[string]string{"charset": "UTF-8", "name": "ab"}; !reflect.DeepEqual(p.Params, want) {
 		t.Errorf("params = %v", p.Params)
 	}
 }
