@@ -14,34 +14,77 @@ import (
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
-// send delivers raw for entry e to the first hop that answers, and
-// returns one result per recipient.
+// send delivers raw for entry e and returns one result per recipient,
+// aligned with e.Recipients. RFC 5321 section 5.1: the client tries each
+// of the domain's MX hosts in order "until a delivery attempt succeeds".
+// A host that answers but refuses some recipients for now (4xx to MAIL,
+// RCPT or DATA: greylisting, overload, a 421 shutdown) has not succeeded
+// for them, so, as Postfix does, they are offered to the next host; its
+// successes and permanent failures stand. A recipient still waiting after
+// the last host keeps that host's reply, which becomes the entry's last
+// error. A transport-map or smarthost route is one hop, tried once.
 func (q *Queue) send(ctx context.Context, e mailstore.QueueEntry, raw []byte) []rcptResult {
 	hops, rerr := q.route(ctx, e.Domain)
 	if rerr != nil {
 		return allResults(e.Recipients, rerr.perm, rerr.status, rerr.msg, "", false)
 	}
-	var last []rcptResult
+	final := make([]rcptResult, len(e.Recipients))
+	pending := make([]int, len(e.Recipients)) // indexes into e.Recipients
+	for i := range pending {
+		pending[i] = i
+	}
 	for _, h := range hops {
-		res, err := q.deliverTo(ctx, h, e, raw, false)
+		sub := pendingEntry(e, pending)
+		res, err := q.deliverTo(ctx, h, sub, raw, false)
 		var tlsErr *tlsFailure
 		if errors.As(err, &tlsErr) {
 			// RFC 7435 section 3 (opportunistic security): a failed
 			// STARTTLS falls back to cleartext rather than not delivering.
 			q.log.Info("STARTTLS failed, retrying in cleartext", "host", h.host, "err", tlsErr.err)
-			res, err = q.deliverTo(ctx, h, e, raw, true)
+			res, err = q.deliverTo(ctx, h, sub, raw, true)
 		}
-		if err == nil {
-			return res
+		if err != nil {
+			q.log.Info("connection to next hop failed", "entry", e.ID, "host", h.addr, "err", err)
+			// RFC 5321 section 4.4.1 / RFC 3463 X.4.1: no answer from host.
+			res = allResults(sub.Recipients, false, "4.4.1", "connection to "+h.host+" failed: "+shortNetError(err), "", false)
 		}
-		q.log.Info("connection to next hop failed", "entry", e.ID, "host", h.addr, "err", err)
-		// RFC 5321 section 4.4.1 / RFC 3463 X.4.1: no answer from host.
-		last = allResults(e.Recipients, false, "4.4.1", "connection to "+h.host+" failed: "+shortNetError(err), "", false)
-		if ctx.Err() != nil {
+		var still []int
+		for j, i := range pending {
+			final[i] = res[j]
+			if !res[j].ok && !res[j].perm {
+				still = append(still, i)
+			}
+		}
+		pending = still
+		if len(pending) == 0 || ctx.Err() != nil {
 			break
 		}
+		if err == nil {
+			q.log.Info("next hop deferred recipients, trying the next", "entry", e.ID, "host", h.addr, "rcpts", len(pending), "reply", final[pending[0]].diag)
+		}
 	}
-	return last
+	return final
+}
+
+// pendingEntry is e narrowed to the recipients at idx, each with its DSN
+// parameters (RFC 3461 section 5.2.1: they go with the recipient to
+// whichever hop takes it).
+func pendingEntry(e mailstore.QueueEntry, idx []int) mailstore.QueueEntry {
+	if len(idx) == len(e.Recipients) {
+		return e
+	}
+	sub := e
+	sub.Recipients, sub.RcptDSN = make([]string, len(idx)), nil
+	for j, i := range idx {
+		sub.Recipients[j] = e.Recipients[i]
+	}
+	if len(e.RcptDSN) == len(e.Recipients) {
+		sub.RcptDSN = make([]mailstore.RcptDSN, len(idx))
+		for j, i := range idx {
+			sub.RcptDSN[j] = e.RcptDSN[i]
+		}
+	}
+	return sub
 }
 
 // tlsFailure marks a STARTTLS handshake failure (the connection is gone).
@@ -237,8 +280,11 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, ra
 	// reuse is set where a transaction has ended cleanly: the connection
 	// then waits for the next delivery to this hop instead of closing.
 	reuse := false
+	// closing: the host answered 421, RFC 5321 section 3.8: it is closing
+	// the transmission channel, so the connection cannot be kept.
+	closing := false
 	defer func() {
-		if stop() && reuse {
+		if stop() && reuse && !closing {
 			q.conns.put(key, c, ext)
 			return
 		}
@@ -250,6 +296,9 @@ func (q *Queue) deliverTo(ctx context.Context, h hop, e mailstore.QueueEntry, ra
 		results[i] = rcptResult{rcpt: r, remoteMTA: h.host, smtpDiag: true}
 	}
 	setAll := func(idx []int, rep smtpReply) {
+		if rep.code == 421 {
+			closing = true
+		}
 		for _, i := range idx {
 			results[i].ok = rep.code/100 == 2
 			results[i].perm = rep.code/100 == 5
