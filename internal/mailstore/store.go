@@ -176,6 +176,13 @@ type Queue interface {
 	// leaseUntil; an expired lease is up for grabs (a dead node's work).
 	// Each entry is claimed by exactly one caller.
 	ClaimDue(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]QueueEntry, error)
+	// ExtendLease moves the end of owner's lease on entry id to until, so
+	// an attempt that runs long keeps its entry; an until not after now
+	// gives the lease back (the entry is up for grabs at once). A lease
+	// that expired is still extended if nobody claimed the entry since.
+	// ErrLeaseHeld if owner no longer holds it (released, or claimed by
+	// another owner), ErrNoSuchMessage if the entry is gone.
+	ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error
 	// UpdateQueueEntry records an attempt (Attempts, NextAttempt,
 	// LastError, Warned) and releases the lease.
 	UpdateQueueEntry(ctx context.Context, e QueueEntry) error

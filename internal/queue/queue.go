@@ -56,8 +56,12 @@ type Config struct {
 	MaxConnsPerDest int
 	// NodeID names this node's leases; default hostname+pid.
 	NodeID string
-	// Lease is how long a claimed entry stays ours; default 30 minutes,
-	// longer than any one attempt's timeouts.
+	// Lease is how long a claimed entry stays ours without renewal;
+	// default 30 minutes. An attempt can run longer (each MX host, each
+	// command's timeout, the cleartext retry after a failed STARTTLS, the
+	// wait for a slot to the domain), so a running attempt renews it every
+	// Lease/3 (run.go): Lease only bounds how long a node that died keeps
+	// its entries from the others.
 	Lease time.Duration
 	// DialTimeout and CommandTimeout bound connecting and each command;
 	// defaults 30 seconds and 5 minutes (RFC 5321 section 4.5.3.2).
@@ -144,6 +148,11 @@ type Queue struct {
 	dest   map[string]chan struct{} // guarded by destMu: per-domain slots
 
 	conns *connPool // idle connections to hops, for reuse
+
+	flightMu sync.Mutex
+	// flight holds the entries this Queue is attempting (guarded by
+	// flightMu); true once the entry was claimed again meanwhile.
+	flight map[int64]bool
 }
 
 // New makes a queue over store. Call Run to deliver.
@@ -162,6 +171,7 @@ func New(store mailstore.Store, cfg Config, log *slog.Logger) *Queue {
 		now:     time.Now,
 		dest:    make(map[string]chan struct{}),
 		conns:   newConnPool(cfg.MaxConnsPerDest, cfg.ConnIdle),
+		flight:  make(map[int64]bool),
 	}
 }
 

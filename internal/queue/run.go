@@ -61,11 +61,18 @@ func (q *Queue) Run(ctx context.Context) error {
 				break
 			}
 			for _, e := range entries {
+				if !q.takeOff(e.ID) {
+					// Still being attempted here: its lease ran out
+					// (a renewal failed). A second attempt would send
+					// the message twice.
+					continue
+				}
 				sem <- struct{}{}
 				wg.Add(1)
 				go func(e mailstore.QueueEntry) {
 					defer wg.Done()
 					q.attempt(ctx, e)
+					q.land(e.ID)
 					<-sem
 					q.Wake()
 				}(e)
@@ -86,6 +93,81 @@ func (q *Queue) Run(ctx context.Context) error {
 		case <-watch.C:
 		case <-timer.C:
 		}
+	}
+}
+
+// takeOff marks entry id in flight; false if it already is, and then
+// notes that it was claimed again.
+func (q *Queue) takeOff(id int64) bool {
+	q.flightMu.Lock()
+	defer q.flightMu.Unlock()
+	if _, ok := q.flight[id]; ok {
+		q.flight[id] = true
+		return false
+	}
+	q.flight[id] = false
+	return true
+}
+
+// land ends entry id's flight. If Run claimed it again meanwhile, that
+// claim may have come after the attempt was recorded (the entry due again,
+// say by `roost queue retry`), and nothing would attempt it until the
+// claim's lease ran out; so the lease, if still ours, is given back now.
+func (q *Queue) land(id int64) {
+	q.flightMu.Lock()
+	reclaimed := q.flight[id]
+	delete(q.flight, id)
+	q.flightMu.Unlock()
+	if !reclaimed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := q.store.ExtendLease(ctx, id, q.cfg.NodeID, q.now())
+	if err != nil && !errors.Is(err, mailstore.ErrLeaseHeld) && !errors.Is(err, mailstore.ErrNoSuchMessage) && !errors.Is(err, mailstore.ErrClosed) {
+		q.log.Error("giving back a lease", "entry", id, "err", err)
+	}
+}
+
+// errLeaseLost ends an attempt whose entry is no longer ours.
+var errLeaseLost = errors.New("queue entry lease lost")
+
+// keepLease renews e's lease every Lease/3 until the returned stop is
+// called, so that no node (this one included) claims the entry while the
+// attempt runs, however long it takes; the lease then only runs out when
+// this node stops renewing, that is when it died. If the entry stops
+// being ours (dropped, or claimed elsewhere after renewals failed for a
+// whole lease), lost is called with errLeaseLost.
+func (q *Queue) keepLease(ctx context.Context, e mailstore.QueueEntry, lost context.CancelCauseFunc) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(q.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := q.store.ExtendLease(ctx, e.ID, q.cfg.NodeID, q.now().Add(q.cfg.Lease))
+			switch {
+			case err == nil:
+			case errors.Is(err, mailstore.ErrLeaseHeld), errors.Is(err, mailstore.ErrNoSuchMessage):
+				lost(fmt.Errorf("entry %d: %w: %w", e.ID, errLeaseLost, err))
+				return
+			case ctx.Err() == nil:
+				// Tried again at the next tick; the lease has two more.
+				q.log.Warn("renewing queue entry lease", "entry", e.ID, "err", err)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
 	}
 }
 
@@ -134,28 +216,35 @@ func (q *Queue) backoff(attempts int) time.Duration {
 // next attempt), the rest wait for the next attempt.
 func (q *Queue) attempt(ctx context.Context, e mailstore.QueueEntry) {
 	log := q.log.With("entry", e.ID, "domain", e.Domain)
-	raw, err := q.store.ReadBlob(ctx, e.BlobID)
+	// actx ends on shutdown (ctx) or when the lease is lost.
+	actx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	stopLease := q.keepLease(actx, e, lost)
+	raw, err := q.store.ReadBlob(actx, e.BlobID)
 	var results []rcptResult
-	if err != nil {
-		if ctx.Err() != nil {
-			q.release(e)
-			return
+	if err == nil {
+		release := q.acquireDest(actx, e.Domain)
+		if release != nil {
+			results = q.send(actx, e, raw)
+			release()
 		}
+	}
+	stopLease()
+	if cause := context.Cause(actx); errors.Is(cause, errLeaseLost) {
+		// Another node has the entry (or it was dropped): recording this
+		// attempt would overwrite its state; whatever was delivered
+		// stays delivered.
+		log.Warn("attempt abandoned", "err", cause)
+		return
+	}
+	if ctx.Err() != nil {
+		// Shutting down: this attempt does not count.
+		q.release(e)
+		return
+	}
+	if err != nil {
 		log.Error("reading queued message", "err", err)
 		results = allResults(e.Recipients, false, "4.3.0", "local problem reading the queued message", "", false)
-	} else {
-		release := q.acquireDest(ctx, e.Domain)
-		if release == nil {
-			q.release(e)
-			return
-		}
-		results = q.send(ctx, e, raw)
-		release()
-		if ctx.Err() != nil {
-			// Shutting down: this attempt does not count.
-			q.release(e)
-			return
-		}
 	}
 	for i := range results {
 		results[i].dsn = rcptDSN(e, i)

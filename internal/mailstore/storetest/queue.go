@@ -135,6 +135,63 @@ func testQueue(t *testing.T, b Backend) {
 		}
 	})
 
+	// A delivery attempt that runs longer than its lease renews it; the
+	// renewal must keep other claimers off and must fail once the lease is
+	// someone else's, so a node never delivers an entry it lost.
+	t.Run("ExtendLease", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, b)
+		s, ctx := f.S(), f.ctx
+		now := time.Now().Truncate(time.Second)
+		ids, err := s.Enqueue(ctx, simpleMsg("lease"), []mailstore.QueueEntry{
+			{From: "a@example.test", Recipients: []string{"x@one.example"}, Domain: "one.example", NextAttempt: now}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := ids[0]
+		if err := s.ExtendLease(ctx, id, "node-a", now.Add(time.Hour)); !errors.Is(err, mailstore.ErrLeaseHeld) {
+			t.Errorf("ExtendLease of an unclaimed entry = %v, want ErrLeaseHeld", err)
+		}
+		if c, err := s.ClaimDue(ctx, "node-a", now, now.Add(time.Minute), 10); err != nil || len(c) != 1 {
+			t.Fatalf("ClaimDue = %+v, %v", c, err)
+		}
+		// Past the first lease's end, the extended lease still holds.
+		if err := s.ExtendLease(ctx, id, "node-a", now.Add(10*time.Minute)); err != nil {
+			t.Fatalf("ExtendLease by the owner: %v", err)
+		}
+		if c, _ := s.ClaimDue(ctx, "node-b", now.Add(5*time.Minute), now.Add(6*time.Minute), 10); len(c) != 0 {
+			t.Errorf("extended lease claimed by another node: %+v", c)
+		}
+		if err := s.ExtendLease(ctx, id, "node-b", now.Add(time.Hour)); !errors.Is(err, mailstore.ErrLeaseHeld) {
+			t.Errorf("ExtendLease by a non-owner = %v, want ErrLeaseHeld", err)
+		}
+		if e, _ := s.GetQueueEntry(ctx, id); e.LeaseOwner != "node-a" || !e.LeaseUntil.Equal(now.Add(10*time.Minute)) {
+			t.Errorf("after ExtendLease: owner %q until %v", e.LeaseOwner, e.LeaseUntil)
+		}
+		// Once another node has claimed the expired lease, the old owner
+		// cannot extend it.
+		late := now.Add(11 * time.Minute)
+		if c, _ := s.ClaimDue(ctx, "node-b", late, late.Add(time.Minute), 10); len(c) != 1 {
+			t.Fatalf("expired extended lease not claimable: %+v", c)
+		}
+		if err := s.ExtendLease(ctx, id, "node-a", late.Add(time.Hour)); !errors.Is(err, mailstore.ErrLeaseHeld) {
+			t.Errorf("ExtendLease of a lost lease = %v, want ErrLeaseHeld", err)
+		}
+		// An end not in the future gives the lease back at once.
+		if err := s.ExtendLease(ctx, id, "node-b", time.Now().Add(-time.Second)); err != nil {
+			t.Fatalf("ExtendLease to the past: %v", err)
+		}
+		if c, _ := s.ClaimDue(ctx, "node-c", time.Now(), time.Now().Add(time.Minute), 10); len(c) != 1 {
+			t.Errorf("given-back lease not claimable: %+v", c)
+		}
+		if err := s.DeleteQueueEntry(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ExtendLease(ctx, id, "node-c", time.Now().Add(time.Hour)); !errors.Is(err, mailstore.ErrNoSuchMessage) {
+			t.Errorf("ExtendLease of a deleted entry = %v, want ErrNoSuchMessage", err)
+		}
+	})
+
 	t.Run("SharedWithSent", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, b)

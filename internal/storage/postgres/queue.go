@@ -146,6 +146,30 @@ func (s *Store) ClaimDue(ctx context.Context, owner string, now, leaseUntil time
 	return out, err
 }
 
+// ExtendLease moves owner's lease on entry id to until.
+func (s *Store) ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error {
+	return s.write(ctx, func(w *wtx) error {
+		tag, err := w.Exec(ctx, `UPDATE queue SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND lease_owner <> ''`, id, owner, until)
+		if err != nil {
+			return fmt.Errorf("postgres: extend lease: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			var one int
+			err := w.QueryRow(ctx, "SELECT 1 FROM queue WHERE id = $1", id).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("queue entry %d: %w", id, mailstore.ErrNoSuchMessage)
+			}
+			if err != nil {
+				return fmt.Errorf("postgres: extend lease: %w", err)
+			}
+			return fmt.Errorf("queue entry %d: %w", id, mailstore.ErrLeaseHeld)
+		}
+		// Given back: another node's worker may take it now.
+		w.wakeQueue = !until.After(now())
+		return nil
+	})
+}
+
 // sortQueue orders claimed entries as the claim query chose them
 // (RETURNING does not keep the subquery's order).
 func sortQueue(es []mailstore.QueueEntry) {

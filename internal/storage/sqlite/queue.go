@@ -203,6 +203,28 @@ func (s *Store) ClaimDue(ctx context.Context, owner string, now, leaseUntil time
 	return out, nil
 }
 
+// ExtendLease moves owner's lease on entry id to until.
+func (s *Store) ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error {
+	return s.update(ctx, func(w *wtx) error {
+		res, err := w.exec(`UPDATE queue SET lease_until = ? WHERE id = ? AND lease_owner = ? AND lease_owner <> ''`, nanos(until), id, owner)
+		if err != nil {
+			return fmt.Errorf("extend lease: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			if err := w.queryRow(`SELECT 1 FROM queue WHERE id = ?`, id).Scan(&one); err != nil {
+				return queueNotFound(err, id)
+			}
+			return fmt.Errorf("queue entry %d: %w", id, mailstore.ErrLeaseHeld)
+		}
+		if !until.After(w.now) {
+			// Given back: another worker may take it now.
+			w.wakeQueue()
+		}
+		return nil
+	})
+}
+
 func sortQueue(es []mailstore.QueueEntry) {
 	slices.SortFunc(es, func(a, b mailstore.QueueEntry) int {
 		if c := a.NextAttempt.Compare(b.NextAttempt); c != 0 {
