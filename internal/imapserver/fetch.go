@@ -97,6 +97,7 @@ func (s *session) cmdFetch(c *command) error {
 		}
 	}
 	utf8OK := s.utf8 || s.rev2
+	hasModSeq := hasItem(a.items, "MODSEQ")
 	var ferr error
 	// One buffer for every message's response: bw copies it.
 	buf := make([]byte, 0, 1024)
@@ -124,7 +125,12 @@ func (s *session) cmdFetch(c *command) error {
 			n++
 			b = append(b, name...)
 		}
-		if c.uid || s.qresync {
+		// RFC 7162 section 3.1 (erratum 1807): a FETCH that sets \Seen
+		// under CONDSTORE reports a flag change, which such a client
+		// files by UID and MODSEQ.
+		seenReport := s.condstore && seenNow[m.UID]
+		withUID := c.uid || s.qresync || seenReport
+		if withUID {
 			// RFC 9051 section 6.4.9: UID FETCH always returns UID;
 			// RFC 7162 section 3.2.4: so does every FETCH under QRESYNC.
 			item("UID ")
@@ -134,7 +140,7 @@ func (s *session) cmdFetch(c *command) error {
 			item("FLAGS ")
 			b = appendFlags(b, m.Flags)
 		}
-		if a.hasChangedSince && !hasItem(a.items, "MODSEQ") {
+		if (a.hasChangedSince || seenReport) && !hasModSeq {
 			// RFC 7162 section 3.1.4.1: CHANGEDSINCE implies MODSEQ.
 			item("MODSEQ (")
 			b = appendUint(b, uint64(m.ModSeq))
@@ -143,7 +149,7 @@ func (s *session) cmdFetch(c *command) error {
 		for _, it := range a.items {
 			switch it.name {
 			case "UID":
-				if c.uid || s.qresync {
+				if withUID {
 					continue
 				}
 				item("UID ")

@@ -99,8 +99,10 @@ func (s *session) writeStoreFetch(seq int, uid mailstore.UID, flags []string, mo
 	b = appendUint(b, uint64(seq))
 	b = append(b, " FETCH ("...)
 	sep := ""
-	if withUID || s.qresync {
-		// RFC 7162 section 3.2.4: with QRESYNC every FETCH carries UID.
+	if withUID || s.condstore {
+		// RFC 7162 section 3.1 (erratum 1807): once CONDSTORE is on, a
+		// client matches flag updates by UID, so every FETCH a STORE
+		// causes names it (and section 3.2.4 says the same of QRESYNC).
 		b = append(b, "UID "...)
 		b = appendUint(b, uint64(uid))
 		sep = " "
