@@ -1,7 +1,11 @@
 package imapserver
 
 import (
+	"context"
 	"testing"
+	"time"
+
+	"github.com/roost-mail/roost/internal/mailstore"
 )
 
 // RFC 7162 section 3.1 (with erratum 1807): once CONDSTORE is enabled, the
@@ -24,4 +28,67 @@ func TestCondstoreFlagFetchCarriesUIDAndModseq(t *testing.T) {
 	// Without \Seen newly set, FETCH answers only what was asked.
 	lines = a.ok(`FETCH 3 (BODY[])`)
 	mustHave(t, lines, `^\* 3 FETCH \(BODY\[\] `)
+}
+
+// RFC 7162 section 3.2.6: UID FETCH (CHANGEDSINCE m VANISHED) reports
+// every UID of the set expunged after m. Once retention has purged the
+// tombstones (the mailbox's VanishedFloor rose above m), only the UIDs
+// missing from the mailbox can stand for them, as SELECT QRESYNC does.
+// Before, a device resyncing an already selected mailbox this way got no
+// VANISHED, and the expunged messages stayed on it for good.
+func TestFetchVanishedBelowFloor(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	for i := 1; i <= 4; i++ {
+		env.deliver(t, alice, testMessage(i))
+	}
+	a := env.login(t, alice)
+	a.ok("ENABLE QRESYNC")
+	modseq := submatch(t, a.ok("SELECT INBOX"), `HIGHESTMODSEQ (\d+)`)
+	a.ok(`STORE 1,3 +FLAGS.SILENT (\Deleted)`)
+	a.ok("EXPUNGE")
+	a.ok("LOGOUT")
+	b := env.login(t, alice)
+	b.ok("ENABLE QRESYNC")
+	b.ok("SELECT INBOX")
+	// The purge comes after b selected: the floor b saw then is stale.
+	if _, err := env.store.Purge(context.Background(), time.Now().Add(time.Hour), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	lines := b.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE " + modseq + " VANISHED)")
+	mustHave(t, lines, `^\* VANISHED \(EARLIER\) 1,3$`)
+	lines = b.ok("UID FETCH 2:* (FLAGS) (CHANGEDSINCE " + modseq + " VANISHED)")
+	mustHave(t, lines, `^\* VANISHED \(EARLIER\) 3$`)
+	// Above the highest UID the mailbox gave out, nothing ever vanished.
+	lines = b.ok("UID FETCH 5:* (FLAGS) (CHANGEDSINCE " + modseq + " VANISHED)")
+	if hasLine(lines, "VANISHED") {
+		t.Fatalf("VANISHED for UIDs never used: %q", lines)
+	}
+}
+
+// missingUIDs stands for every expunge the tombstones no longer hold, so it
+// must neither skip a gap nor report a UID the session has; it walks ranges
+// up to "*" = 2^32-1 without listing them.
+func TestMissingUIDs(t *testing.T) {
+	top := mailstore.MaxUID
+	r := func(lo, hi mailstore.UID) mailstore.UIDRange { return mailstore.UIDRange{Lo: lo, Hi: hi} }
+	for _, tc := range []struct {
+		set  mailstore.UIDSet
+		uids []mailstore.UID
+		hi   mailstore.UID
+		want string
+	}{
+		{mailstore.UIDSet{r(1, top)}, nil, 0, ""},
+		{mailstore.UIDSet{r(1, top)}, nil, 5, "1:5"},
+		{mailstore.UIDSet{r(1, top)}, []mailstore.UID{2, 4}, 4, "1,3"},
+		{mailstore.UIDSet{r(1, top)}, []mailstore.UID{1, 2, 3}, 3, ""},
+		{mailstore.UIDSet{r(2, 3), r(6, 9)}, []mailstore.UID{3, 7}, 8, "2,6,8"},
+		{mailstore.UIDSet{r(1, top)}, []mailstore.UID{1_500_000}, 1_500_001, "1:1499999,1500001"},
+		{mailstore.UIDSet{r(top-2, top)}, []mailstore.UID{top}, top, "4294967293:4294967294"},
+		{mailstore.UIDSet{r(top-2, top)}, []mailstore.UID{top - 1}, top, "4294967293,*"},
+		{mailstore.UIDSet{r(0, 2)}, nil, 10, "1:2"},
+	} {
+		if got := missingUIDs(tc.set, tc.uids, tc.hi).String(); got != tc.want {
+			t.Errorf("missingUIDs(%v, %v, %d) = %q, want %q", tc.set, tc.uids, tc.hi, got, tc.want)
+		}
+	}
 }

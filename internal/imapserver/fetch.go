@@ -57,7 +57,15 @@ func (s *session) cmdFetch(c *command) error {
 		s.condstore = true
 	}
 	if a.vanished {
-		v, err := s.srv.store.Vanished(s.ctx(), s.acct.ID, sel.mb.ID, mailstore.ModSeq(a.changedSince))
+		since := mailstore.ModSeq(a.changedSince)
+		v, err := s.srv.store.Vanished(s.ctx(), s.acct.ID, sel.mb.ID, since)
+		if err != nil {
+			return err
+		}
+		// The floor is read after the tombstones, not taken from the
+		// SELECT snapshot: a purge that raced the read above (or came
+		// after SELECT) shows in it, so no purged expunge goes unsaid.
+		mb, err := s.srv.store.GetMailboxByID(s.ctx(), s.acct.ID, sel.mb.ID)
 		if err != nil {
 			return err
 		}
@@ -65,14 +73,25 @@ func (s *session) cmdFetch(c *command) error {
 		// one left: RFC 7162 section 3.2.6 reports expunged UIDs of the
 		// set, and those may lie above every UID the mailbox still has.
 		set := a.set.withStar(mailstore.MaxUID)
-		var out []mailstore.UID
-		for _, u := range v {
-			if set.Contains(u) && sel.seqOf(u) == 0 {
-				out = append(out, u)
+		var out mailstore.UIDSet
+		if since < mb.VanishedFloor {
+			// RFC 7162 section 3.2.6: the tombstones after since may be
+			// gone, so every UID of the set the session does not have is
+			// reported (more than were expunged is allowed, fewer not).
+			// The bound is the session's UIDNEXT, not the store's: a UID
+			// above it may be a delivery this session has yet to announce.
+			out = missingUIDs(set.Normalize(), sel.uids, max(sel.mb.UIDNext-1, lastUID(sel.uids)))
+		} else {
+			var gone []mailstore.UID
+			for _, u := range v {
+				if set.Contains(u) && sel.seqOf(u) == 0 {
+					gone = append(gone, u)
+				}
 			}
+			out = mailstore.CompactUIDs(gone)
 		}
 		if len(out) > 0 {
-			b := appendUIDSet([]byte("* VANISHED (EARLIER) "), out)
+			b := append([]byte("* VANISHED (EARLIER) "), out.String()...)
 			s.bw.Write(append(b, "\r\n"...))
 		}
 	}

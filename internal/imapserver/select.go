@@ -346,6 +346,35 @@ func containsUID(sorted []mailstore.UID, u mailstore.UID) bool {
 	return ok
 }
 
+// missingUIDs returns, as ranges, the UIDs of set (normalized) up to hi
+// that are not in uids (ascending). It walks the gaps between the UIDs
+// rather than listing every UID of set: "1:*" spans up to 2^32 of them.
+func missingUIDs(set mailstore.UIDSet, uids []mailstore.UID, hi mailstore.UID) mailstore.UIDSet {
+	var out mailstore.UIDSet
+	for _, r := range set {
+		next, top := max(r.Lo, 1), min(r.Hi, hi)
+		if next > top {
+			continue
+		}
+		covered := false // top is in uids (next cannot pass it: top may be MaxUID)
+		i := sort.Search(len(uids), func(i int) bool { return uids[i] >= next })
+		for ; i < len(uids) && uids[i] <= top; i++ {
+			if uids[i] > next {
+				out = append(out, mailstore.UIDRange{Lo: next, Hi: uids[i] - 1})
+			}
+			if uids[i] == top {
+				covered = true
+				break
+			}
+			next = uids[i] + 1
+		}
+		if !covered {
+			out = append(out, mailstore.UIDRange{Lo: next, Hi: top})
+		}
+	}
+	return out
+}
+
 // expandRanges lists the UIDs of ranges (each Lo <= Hi, "*" already
 // replaced), capped so that a hostile "1:4294967295" cannot exhaust memory.
 func expandRanges(rs mailstore.UIDSet) []mailstore.UID {
