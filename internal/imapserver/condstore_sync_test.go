@@ -2,10 +2,13 @@ package imapserver
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/roost-mail/roost/internal/mailstore"
+	"github.com/roost-mail/roost/internal/storage/sqlite"
 )
 
 // RFC 7162 section 3.1 (with erratum 1807): once CONDSTORE is enabled, the
@@ -91,4 +94,50 @@ func TestMissingUIDs(t *testing.T) {
 			t.Errorf("missingUIDs(%v, %v, %d) = %q, want %q", tc.set, tc.uids, tc.hi, got, tc.want)
 		}
 	}
+}
+
+// RFC 7162 section 3.2.5.2: SELECT (QRESYNC (v m known-uids)) reports every
+// expunged UID among the known ones. known-uids was expanded into a list
+// cut at 1,000,000 entries, so in a long-lived mailbox whose UIDs had
+// passed that, a device resyncing with "1:*" never heard of expunges
+// above the cut, while the same SELECT without known-uids reported them.
+func TestQresyncKnownUIDsAboveMillion(t *testing.T) {
+	dir := t.TempDir()
+	env := newTestEnvDir(t, dir, Config{}, sqlite.Options{})
+	env.deliver(t, alice, testMessage(1))
+	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE mailboxes SET uidnext = 1500000 WHERE name = 'INBOX'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	env.deliver(t, alice, testMessage(2)) // UID 1500000
+	env.deliver(t, alice, testMessage(3)) // UID 1500001
+	env.deliver(t, alice, testMessage(4)) // UID 1500002
+	a := env.login(t, alice)
+	a.ok("ENABLE QRESYNC")
+	lines := a.ok("SELECT INBOX")
+	validity := submatch(t, lines, `UIDVALIDITY (\d+)`)
+	modseq := submatch(t, lines, `HIGHESTMODSEQ (\d+)`)
+	a.ok(`UID STORE 1500000,1500002 +FLAGS.SILENT (\Deleted)`)
+	a.ok("EXPUNGE")
+	a.ok("LOGOUT")
+	b := env.login(t, alice)
+	b.ok("ENABLE QRESYNC")
+	lines = b.ok("SELECT INBOX (QRESYNC (" + validity + " " + modseq + " 1:*))")
+	// "*" is the highest UID left (1500001), so 1500002 is not known.
+	mustHave(t, lines, `^\* VANISHED \(EARLIER\) 1500000$`)
+	lines = b.ok("SELECT INBOX (QRESYNC (" + validity + " " + modseq + " 1500001:1500002))")
+	mustHave(t, lines, `^\* VANISHED \(EARLIER\) 1500002$`)
+
+	// Below the floor every known UID not in the mailbox is reported.
+	if _, err := env.store.Purge(context.Background(), time.Now().Add(time.Hour), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	lines = b.ok("SELECT INBOX (QRESYNC (" + validity + " " + modseq + " 1,1499990:4000000000))")
+	mustHave(t, lines, `^\* VANISHED \(EARLIER\) 1499990:1500000,1500002$`)
+	lines = b.ok("SELECT INBOX (QRESYNC (" + validity + " " + modseq + "))")
+	mustHave(t, lines, `^\* VANISHED \(EARLIER\) 2:1500000,1500002$`)
 }

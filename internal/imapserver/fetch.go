@@ -80,7 +80,7 @@ func (s *session) cmdFetch(c *command) error {
 			// reported (more than were expunged is allowed, fewer not).
 			// The bound is the session's UIDNEXT, not the store's: a UID
 			// above it may be a delivery this session has yet to announce.
-			out = missingUIDs(set.Normalize(), sel.uids, max(sel.mb.UIDNext-1, lastUID(sel.uids)))
+			out = missingUIDs(set.Normalize(), sel.uids, max(max(sel.mb.UIDNext, 1)-1, lastUID(sel.uids)))
 		} else {
 			var gone []mailstore.UID
 			for _, u := range v {

@@ -39,10 +39,17 @@ func testParams() auth.Params {
 
 func newTestEnv(t testing.TB, cfg Config, users ...string) *testEnv {
 	t.Helper()
+	return newTestEnvDir(t, t.TempDir(), cfg, sqlite.Options{}, users...)
+}
+
+// newTestEnvDir is newTestEnv over the store in dir, opened with opts, for
+// tests that reach into the database.
+func newTestEnvDir(t testing.TB, dir string, cfg Config, opts sqlite.Options, users ...string) *testEnv {
+	t.Helper()
 	if len(users) == 0 {
 		users = []string{"alice@example.test", "bob@example.test"}
 	}
-	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
+	st, err := sqlite.Open(dir, opts)
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}

@@ -168,43 +168,43 @@ func (s *session) qresyncSelect(q *qresyncArgs) error {
 	sel := s.sel
 	ctx := s.ctx()
 	since := mailstore.ModSeq(q.modSeq)
-	var vanished []mailstore.UID
-	var known []mailstore.UID
+	// known-uids stays ranges: RFC 7162 section 3.2.5.2 wants every
+	// expunged UID among them, and "1:*" may span billions of UIDs.
+	var known mailstore.UIDSet
 	if q.hasKnown && !q.knownUIDs.dollar {
 		// RFC 7162 section 3.2.5: "*" in known-uids is the highest UID.
-		known = expandRanges(q.knownUIDs.withStar(lastUID(sel.uids)))
+		known = q.knownUIDs.withStar(lastUID(sel.uids)).Normalize()
 	}
+	var vanished mailstore.UIDSet
 	if since < sel.mb.VanishedFloor {
 		// Tombstones below the floor were purged: everything the client
 		// may know that is not here any more is reported (section 3.2.5.2
 		// allows UIDs that never existed).
-		if known == nil && sel.mb.UIDNext > 1 {
-			known = expandRanges(mailstore.UIDSet{{Lo: 1, Hi: sel.mb.UIDNext - 1}})
+		if known == nil {
+			known = mailstore.UIDSet{{Lo: 1, Hi: mailstore.MaxUID}}
 		}
-		for _, u := range known {
-			if sel.seqOf(u) == 0 {
-				vanished = append(vanished, u)
-			}
-		}
+		vanished = missingUIDs(known, sel.uids, max(sel.mb.UIDNext, 1)-1)
 	} else {
 		v, err := s.srv.store.Vanished(ctx, s.acct.ID, sel.mb.ID, since)
 		if err != nil {
 			return err
 		}
+		var gone []mailstore.UID
 		for _, u := range v {
 			// Expunged after our snapshot: the sync reports it later.
 			if sel.seqOf(u) != 0 {
 				continue
 			}
-			if known != nil && !containsUID(known, u) {
+			if known != nil && !rangesContain(known, u) {
 				continue
 			}
-			vanished = append(vanished, u)
+			gone = append(gone, u)
 		}
+		slices.Sort(gone)
+		vanished = mailstore.CompactUIDs(gone)
 	}
 	if len(vanished) > 0 {
-		slices.Sort(vanished)
-		b := appendUIDSet([]byte("* VANISHED (EARLIER) "), vanished)
+		b := append([]byte("* VANISHED (EARLIER) "), vanished.String()...)
 		s.bw.Write(append(b, "\r\n"...))
 	}
 	if len(sel.uids) == 0 {
@@ -375,21 +375,11 @@ func missingUIDs(set mailstore.UIDSet, uids []mailstore.UID, hi mailstore.UID) m
 	return out
 }
 
-// expandRanges lists the UIDs of ranges (each Lo <= Hi, "*" already
-// replaced), capped so that a hostile "1:4294967295" cannot exhaust memory.
-func expandRanges(rs mailstore.UIDSet) []mailstore.UID {
-	var out []mailstore.UID
-	for _, r := range rs {
-		lo, hi := r.Lo, r.Hi
-		for u := max(lo, 1); u <= hi && len(out) < 1_000_000; u++ {
-			out = append(out, u)
-			if u == mailstore.MaxUID {
-				break
-			}
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
+// rangesContain reports whether u is in set (normalized: sorted, apart),
+// by binary search, as a client may send many ranges.
+func rangesContain(set mailstore.UIDSet, u mailstore.UID) bool {
+	i := sort.Search(len(set), func(i int) bool { return set[i].Hi >= u })
+	return i < len(set) && set[i].Lo <= u
 }
 
 // resolve turns a sequence set into the UIDs (ascending) the session knows.
