@@ -3,7 +3,10 @@ package imapserver
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -140,4 +143,59 @@ func TestQresyncKnownUIDsAboveMillion(t *testing.T) {
 	mustHave(t, lines, `^\* VANISHED \(EARLIER\) 1499990:1500000,1500002$`)
 	lines = b.ok("SELECT INBOX (QRESYNC (" + validity + " " + modseq + "))")
 	mustHave(t, lines, `^\* VANISHED \(EARLIER\) 2:1500000,1500002$`)
+}
+
+// RFC 7162 section 3.2 (after the rules for delaying EXPUNGE; example in
+// section 6): while a VANISHED is held back (RFC 9051 section 7.5.1: none
+// during FETCH, STORE or SEARCH by sequence number), a MODSEQ sent above
+// the expunge's modseq must come with a HIGHESTMODSEQ response code below
+// it. What a user saw: device B expunges X and flags Y; device A's FETCH
+// shows Y's MODSEQ 7 but no VANISHED for X (modseq 6). If A drops the
+// connection then and resyncs from 7, X stays on device A for good.
+func TestModseqPastHeldBackVanishedLowersHighestModseq(t *testing.T) {
+	env, a, b := twoDevices(t, 3)
+	a.ok("ENABLE QRESYNC")
+	validity := submatch(t, a.ok("SELECT INBOX"), `UIDVALIDITY (\d+)`)
+	b.ok("ENABLE QRESYNC")
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	e, _ := strconv.Atoi(submatch(t, b.ok("EXPUNGE"), `HIGHESTMODSEQ (\d+)`))
+	b.ok(`STORE 2 +FLAGS.SILENT (\Flagged)`)
+
+	lines := a.ok("FETCH 2 (FLAGS)")
+	if hasLine(lines, "VANISHED") {
+		t.Fatalf("VANISHED during FETCH: %q", lines)
+	}
+	seen := 0 // A's sync point: the highest MODSEQ seen ...
+	for _, l := range lines {
+		if s := regexp.MustCompile(`MODSEQ \((\d+)\)`).FindStringSubmatch(l); s != nil {
+			m, _ := strconv.Atoi(s[1])
+			seen = max(seen, m)
+		}
+	}
+	if seen < e {
+		t.Fatalf("want a MODSEQ above the held-back expunge's %d: %q", e, lines)
+	}
+	// ... unless a HIGHESTMODSEQ response code lowers it below e.
+	mustHave(t, lines[len(lines)-2:], `^\* OK \[HIGHESTMODSEQ \d+\] `)
+	lowered, _ := strconv.Atoi(submatch(t, lines, `^\* OK \[HIGHESTMODSEQ (\d+)\]`))
+	if lowered >= e {
+		t.Fatalf("HIGHESTMODSEQ %d is not below the held-back expunge's %d", lowered, e)
+	}
+	// The connection drops before the next NOOP; the device resyncs.
+	a.c.Close()
+	c := env.login(t, alice)
+	c.ok("ENABLE QRESYNC")
+	lines = c.ok(fmt.Sprintf("SELECT INBOX (QRESYNC (%s %d))", validity, lowered))
+	mustHave(t, lines, `^\* VANISHED \(EARLIER\) 1$`)
+
+	// Once the expunge is announced, a MODSEQ needs no such code.
+	b.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	b.ok("EXPUNGE")
+	lines = c.ok("NOOP")
+	mustHave(t, lines, `^\* VANISHED 2$`)
+	lines = c.ok(`STORE 1 +FLAGS.SILENT (\Answered)`)
+	if hasLine(lines, `^\* OK \[HIGHESTMODSEQ`) {
+		t.Fatalf("HIGHESTMODSEQ with no expunge held back: %q", lines)
+	}
 }

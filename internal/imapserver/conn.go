@@ -61,6 +61,9 @@ type session struct {
 
 	// Enabled extensions (RFC 5161).
 	rev2, condstore, qresync, utf8 bool
+	// cmdModSeq is the highest MODSEQ sent in FETCH data by the command
+	// being run (sentModSeq).
+	cmdModSeq mailstore.ModSeq
 
 	sel *selection
 	// saved is the SEARCHRES result "$" (RFC 5182), as UIDs.
@@ -261,6 +264,7 @@ func (s *session) execute(line []byte) {
 		s.reply(tag, &respErr{kind: "BAD", text: c.name + " not allowed in this state"})
 		return
 	}
+	s.cmdModSeq = 0
 	err = h.fn(s, c)
 	if s.state == stateLogout {
 		return
@@ -276,6 +280,13 @@ func (s *session) execute(line []byte) {
 	}
 	if s.state == stateLogout {
 		return
+	}
+	if sel := s.sel; sel != nil && sel.heldModSeq != 0 && s.cmdModSeq >= sel.heldModSeq {
+		// RFC 7162 section 3.2: MODSEQ FETCH data went out past an
+		// expunge still held back, so the client is told a sync point
+		// below it; resyncing from the highest MODSEQ it saw would
+		// otherwise skip the expunge.
+		s.writef("* OK [HIGHESTMODSEQ %d] Expunges pending\r\n", sel.heldModSeq-1)
 	}
 	if err != nil {
 		s.reply(tag, s.mapError(err))
@@ -352,6 +363,13 @@ func (s *session) mapError(err error) *respErr {
 	}
 	s.logger().Error("imap command failed", "err", err)
 	return no("SERVERBUG", "Internal error")
+}
+
+// sentModSeq notes a MODSEQ FETCH data item written for the command.
+func (s *session) sentModSeq(m mailstore.ModSeq) {
+	if m > s.cmdModSeq {
+		s.cmdModSeq = m
+	}
 }
 
 func (s *session) reply(tag string, r *respErr) {

@@ -161,6 +161,7 @@ func (s *session) cmdFetch(c *command) error {
 		}
 		if (a.hasChangedSince || seenReport) && !hasModSeq {
 			// RFC 7162 section 3.1.4.1: CHANGEDSINCE implies MODSEQ.
+			s.sentModSeq(m.ModSeq)
 			item("MODSEQ (")
 			b = appendUint(b, uint64(m.ModSeq))
 			b = append(b, ')')
@@ -192,6 +193,7 @@ func (s *session) cmdFetch(c *command) error {
 				item("BODYSTRUCTURE ")
 				b = appendBodyStructure(b, m.Body, true, utf8OK, 0)
 			case "MODSEQ":
+				s.sentModSeq(m.ModSeq)
 				item("MODSEQ (")
 				b = appendUint(b, uint64(m.ModSeq))
 				b = append(b, ')')

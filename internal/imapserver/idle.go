@@ -152,6 +152,9 @@ func (s *session) applyChange(ch *mailstore.Change, announced int) {
 	case mailstore.ChangeExpunge:
 		if sel.seqOf(ch.UID) > 0 {
 			sel.gone[ch.UID] = struct{}{}
+			if sel.heldModSeq == 0 || ch.ModSeq < sel.heldModSeq {
+				sel.heldModSeq = ch.ModSeq
+			}
 		}
 	}
 }
@@ -182,6 +185,7 @@ func (s *session) flushExpunges() {
 		}
 	}
 	sel.uids = kept
+	sel.heldModSeq = 0
 	for _, u := range gone {
 		delete(sel.gone, u)
 		delete(sel.reported, u)

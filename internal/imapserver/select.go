@@ -37,6 +37,10 @@ type selection struct {
 	selfApplied bool
 	// keywords: those announced in FLAGS (keywords.go).
 	keywords keywordSet
+	// heldModSeq is the lowest modseq of the expunges in gone (0: none),
+	// which a MODSEQ sent past it must not let the client skip (RFC 7162
+	// section 3.2; see execute).
+	heldModSeq mailstore.ModSeq
 }
 
 // ownWrite is called after this session's own write that the store gave
@@ -306,6 +310,7 @@ func (s *session) writeFlagsFetch(seq int, uid mailstore.UID, flags []string, mo
 	b = append(b, " FLAGS "...)
 	b = appendFlags(b, flags)
 	if s.condstore {
+		s.sentModSeq(modseq)
 		b = append(b, " MODSEQ ("...)
 		b = appendUint(b, uint64(modseq))
 		b = append(b, ')')

@@ -114,6 +114,7 @@ func (s *session) writeStoreFetch(seq int, uid mailstore.UID, flags []string, mo
 		sep = " "
 	}
 	if s.condstore {
+		s.sentModSeq(modseq)
 		b = append(b, sep...)
 		b = append(b, "MODSEQ ("...)
 		b = appendUint(b, uint64(modseq))
