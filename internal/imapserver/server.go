@@ -19,6 +19,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/roost-mail/roost/internal/auth"
@@ -138,7 +139,12 @@ func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
 				return ErrServerClosed
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			// Out of descriptors (EMFILE, ENFILE) or kernel memory
+			// (ENOBUFS, ENOMEM) passes, as net/http and go-smtp also
+			// assume: a listener that returned here would never
+			// accept again while the process went on looking healthy.
+			if errors.As(err, &ne) && (ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+				errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				time.Sleep(backoff)
 				continue

@@ -20,6 +20,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/roost-mail/roost/internal/auth"
@@ -166,7 +167,12 @@ func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
 				return nil
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			// Out of descriptors (EMFILE, ENFILE) or kernel memory
+			// (ENOBUFS, ENOMEM) passes, as net/http and go-smtp also
+			// assume: a listener that returned here would never
+			// accept again while the process went on looking healthy.
+			if errors.As(err, &ne) && (ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+				errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)) {
 				// A transient failure (e.g. out of file descriptors):
 				// wait a little rather than spin.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
