@@ -67,12 +67,22 @@ func serve(e *env, args []string) error {
 	for _, l := range ls {
 		fmt.Fprintf(e.stdout, "listening: %s %s\n", l.Name, l.Addr)
 	}
-	sig := <-sigs
-	log.Info("shutting down", "signal", sig.String())
+	var failed error
+	select {
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String())
+	case <-a.Failed():
+		failed = a.Failure()
+		log.Error("shutting down", "err", failed)
+	}
 	sctx, cancel := context.WithTimeout(ctx, shutdownGrace)
 	defer cancel()
 	if err := a.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if failed != nil {
+		// Exit non-zero so that a supervisor starts it again.
+		return failed
 	}
 	log.Info("stopped")
 	return nil

@@ -67,6 +67,35 @@ type App struct {
 	stop      context.CancelFunc // ends the background jobs
 	closing   atomic.Bool        // Shutdown began: Serve errors are expected
 	jobs      sync.WaitGroup     // background jobs and Serve goroutines
+
+	// failed is closed, with failure set first, when a listener or the
+	// outbound queue stops on its own: the process can no longer serve
+	// all it was asked to, so /healthz fails and serve exits non-zero
+	// for a supervisor to restart it, rather than running on half-deaf.
+	failed   chan struct{}
+	failOnce sync.Once
+	failure  error // set before failed is closed
+}
+
+// Failed is closed when a listener or the outbound queue has stopped
+// without Shutdown; Failure then says which and why.
+func (a *App) Failed() <-chan struct{} { return a.failed }
+
+// Failure is why Failed was closed (nil before).
+func (a *App) Failure() error {
+	select {
+	case <-a.failed:
+		return a.failure
+	default:
+		return nil
+	}
+}
+
+func (a *App) fail(err error) {
+	a.failOnce.Do(func() {
+		a.failure = err
+		close(a.failed)
+	})
 }
 
 // OpenStore opens the configured mail store. The CLI uses it too, so that
@@ -126,7 +155,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	host, _ := os.Hostname()
-	a := &App{cfg: cfg, log: log, nodeID: host + "/" + strconv.Itoa(os.Getpid()), frontEnds: map[string]FrontEnd{}}
+	a := &App{cfg: cfg, log: log, nodeID: host + "/" + strconv.Itoa(os.Getpid()), frontEnds: map[string]FrontEnd{}, failed: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := OpenStore(ctx, cfg, log)
@@ -216,6 +245,9 @@ func (a *App) buildFrontEnds() error {
 // health is the store check behind /healthz: a cheap read that needs a
 // working connection.
 func (a *App) health(ctx context.Context) error {
+	if err := a.Failure(); err != nil {
+		return err
+	}
 	_, err := a.Store.ListDomains(ctx)
 	return err
 }
@@ -277,16 +309,19 @@ func (a *App) Start(ctx context.Context) ([]Listening, error) {
 		a.jobs.Add(1)
 		go func() {
 			defer a.jobs.Done()
-			if err := p.fe.Serve(p.ln, p.tls); err != nil && !a.closing.Load() {
+			err := p.fe.Serve(p.ln, p.tls)
+			if !a.closing.Load() {
 				a.log.Error("listener stopped", "listener", p.l.Name, "addr", p.l.Addr.String(), "err", err)
+				a.fail(fmt.Errorf("listener %s on %s stopped: %v", p.l.Name, p.l.Addr, err))
 			}
 		}()
 	}
 	a.jobs.Add(2)
 	go func() {
 		defer a.jobs.Done()
-		if err := a.queue.Run(bg); err != nil {
+		if err := a.queue.Run(bg); err != nil && !a.closing.Load() {
 			a.log.Error("outbound queue stopped", "err", err)
+			a.fail(fmt.Errorf("outbound queue stopped: %w", err))
 		}
 	}()
 	go func() {

@@ -209,3 +209,53 @@ func TestPurgeUnderLease(t *testing.T) {
 		t.Fatalf("message kept after the retention window: %v", del)
 	}
 }
+
+// A listener that stops on its own (not by Shutdown) leaves a server that
+// can no longer do all it was configured for: Failed says so, with the
+// listener's name, and /healthz answers 503, so that serve exits for a
+// supervisor to restart it instead of running on half-deaf.
+func TestListenerStoppingFailsTheApp(t *testing.T) {
+	cfg := testConfig(t)
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ls, err := a.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(ctx)
+	var httpAddr string
+	for _, l := range ls {
+		if l.Name == "http" {
+			httpAddr = l.Addr.String()
+		}
+	}
+	if a.Failure() != nil {
+		t.Fatalf("failed before anything stopped: %v", a.Failure())
+	}
+	a.mu.Lock()
+	for i, l := range ls {
+		if l.Name == "pop3" {
+			a.listeners[i].Close()
+		}
+	}
+	a.mu.Unlock()
+	select {
+	case <-a.Failed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Failed not closed after the pop3 listener stopped")
+	}
+	if err := a.Failure(); err == nil || !strings.Contains(err.Error(), "pop3") {
+		t.Fatalf("Failure() = %v, want the pop3 listener named", err)
+	}
+	resp, err := http.Get("http://" + httpAddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("healthz %d after a listener stopped, want 503", resp.StatusCode)
+	}
+}
