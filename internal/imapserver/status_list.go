@@ -101,26 +101,47 @@ func (s *session) cmdList(c *command) error {
 		}
 		return false
 	}
+	// One pass over the ancestors of each name (not a scan per mailbox):
+	// subChild marks names with a subscribed descendant, hiddenSub those
+	// with a subscribed descendant that the patterns do not list.
 	hasChild := make(map[string]bool)
 	subChild := make(map[string]bool)
-	for _, mb := range boxes {
+	hiddenSub := make(map[string]bool)
+	matched := make([]bool, len(boxes))
+	for i, mb := range boxes {
+		matched[i] = matches(mb.Name)
+		hidden := mb.Subscribed && !matched[i]
 		for p := mailstore.Parent(mb.Name); p != ""; p = mailstore.Parent(p) {
 			hasChild[p] = true
 			if mb.Subscribed {
 				subChild[p] = true
 			}
+			if hidden {
+				hiddenSub[p] = true
+			}
 		}
 	}
-	for _, mb := range boxes {
-		if !matches(mb.Name) {
+	for i, mb := range boxes {
+		if !matched[i] {
 			continue
 		}
-		childInfo := false
+		childInfo, noselect := false, false
 		if selSubscribed && !mb.Subscribed {
-			if !(recursive && subChild[mb.Name]) {
+			switch {
+			case a.lsub && hiddenSub[mb.Name]:
+				// RFC 3501 section 6.3.9: LSUB "%" must return the
+				// unsubscribed parent of a subscribed foo/bar as foo,
+				// flagged \Noselect, or a client browsing level by level
+				// never reaches foo/bar. A descendant the pattern lists
+				// itself needs no such parent.
+				noselect = true
+			case recursive && hiddenSub[mb.Name]:
+				// RFC 5258 section 3.5: a non-matching parent comes with
+				// CHILDINFO only if a matching child is not also returned.
+				childInfo = true
+			default:
 				continue
 			}
-			childInfo = true
 		} else if recursive && subChild[mb.Name] {
 			childInfo = true
 		}
@@ -128,6 +149,9 @@ func (s *session) cmdList(c *command) error {
 			continue
 		}
 		var attrs []string
+		if noselect {
+			attrs = append(attrs, `\Noselect`)
+		}
 		if hasChild[mb.Name] {
 			attrs = append(attrs, `\HasChildren`)
 		} else {
