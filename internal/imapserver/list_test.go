@@ -50,3 +50,24 @@ func TestListSubscribedRecursiveMatchChildInfo(t *testing.T) {
 		t.Errorf("LIST (SUBSCRIBED) %% lists the unsubscribed foo:\n%q", lines)
 	}
 }
+
+// INBOX is case-insensitive (RFC 9051 section 5.1), also inside LIST
+// patterns with wildcards. Without the fix LIST "" "Inbox*", "inbox%" and
+// "inb*" returned no INBOX, and "inbox*" missed INBOX/Sub, so a client
+// spelling INBOX in lower or mixed case saw no Inbox.
+func TestListPatternMatchesInboxCaseInsensitively(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	c := env.login(t, alice)
+	c.ok("CREATE INBOX/Sub")
+	c.ok("CREATE Inboxes")
+	for _, p := range []string{`"Inbox*"`, `"inbox%"`, `"inb*"`, `"INBOX"`, `"iNbOx"`} {
+		mustHave(t, c.ok(`LIST "" `+p), `^\* LIST \(.*\) "/" "INBOX"$`)
+	}
+	mustHave(t, c.ok(`LIST "" "inbox*"`), `^\* LIST \(.*\) "/" "INBOX/Sub"$`)
+	mustHave(t, c.ok(`LIST "" "inbox/%"`), `^\* LIST \(.*\) "/" "INBOX/Sub"$`)
+	// Only INBOX folds: Inboxes is an ordinary, case-sensitive name.
+	if lines := c.ok(`LIST "" "inbox*"`); hasLine(lines, `"Inboxes"$`) {
+		t.Errorf(`LIST "" "inbox*" matched Inboxes:`+"\n%q", lines)
+	}
+	mustHave(t, c.ok(`LIST "" "Inbox*"`), `^\* LIST \(.*\) "/" "Inboxes"$`)
+}

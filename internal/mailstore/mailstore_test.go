@@ -64,6 +64,23 @@ func TestMatchPattern(t *testing.T) {
 		{"W*k", "Work", true},
 		{"W%k", "Wo/rk", false},
 		{"Sent", "sent", false}, // only INBOX is case-insensitive
+		// RFC 9051 section 5.1: INBOX is case-insensitive, also when a
+		// wildcard follows or cuts into it.
+		{"Inbox*", "INBOX", true},
+		{"inbox%", "INBOX", true},
+		{"inb*", "INBOX", true},
+		{"iNb%", "INBOX", true},
+		{"*box", "INBOX", true},
+		{"inbox*", "INBOX/Sub", true},
+		{"inbox/*", "INBOX/Sub", true},
+		{"inbox%", "INBOX/Sub", false},
+		{"inbox/sub", "INBOX/Sub", false}, // below INBOX, case counts
+		{"*sub", "INBOX/Sub", false},
+		{"inbox*", "INBOXES", false}, // not INBOX: case-sensitive
+		{"inbox*", "Inboxes", false},
+		{"Inbox*", "Inboxes", true},
+		{"inb", "INBOX", false},
+		{"inboxx", "INBOX", false},
 	}
 	for _, c := range cases {
 		if got := MatchPattern(c.pattern, c.name); got != c.want {
@@ -161,6 +178,8 @@ func FuzzMailboxName(f *testing.F) {
 	for _, s := range []string{"INBOX", "inbox/Sub", "Work/2026", "Entwürfe", "a//b", "%", "*/x", "&AOQ-"} {
 		f.Add(s, "*")
 	}
+	f.Add("INBOX/x", "inb*")
+	f.Add("Inboxes", "inbox%")
 	f.Fuzz(func(t *testing.T, name, pattern string) {
 		n, err := NormalizeMailboxName(name)
 		if err != nil {
@@ -174,6 +193,16 @@ func FuzzMailboxName(f *testing.F) {
 		}
 		if !strings.ContainsAny(n, "*%") && !MatchPattern(n, n) {
 			t.Fatalf("%q does not match itself", n)
+		}
+		// RFC 9051 section 5.1: INBOX matches in any case, a wildcard
+		// may cut into it, and it matches however the pattern spells it.
+		if n == InboxName || strings.HasPrefix(n, InboxName+Separator) {
+			if !MatchPattern("inb*", n) || !MatchPattern("Inbox*", n) {
+				t.Fatalf("inb* or Inbox* does not match %q", n)
+			}
+			if !strings.ContainsAny(n, "*%") && !MatchPattern("inBox"+n[len(InboxName):], n) {
+				t.Fatalf("%q spelt inBox does not match itself", n)
+			}
 		}
 		_ = MatchPattern(pattern, n) // must not panic or hang
 	})

@@ -38,21 +38,25 @@ func NormalizeMailboxName(name string) (string, error) {
 
 // MatchPattern reports whether name matches a LIST pattern (RFC 9051
 // section 6.3.9): "*" matches any characters, "%" any characters but the
-// hierarchy separator. The pattern's INBOX prefix matches case-insensitively.
+// hierarchy separator. name is a normalised mailbox name.
 func MatchPattern(pattern, name string) bool {
-	if p, err := NormalizeMailboxName(pattern); err == nil {
-		pattern = p
-	} else if len(pattern) >= len(InboxName) && strings.EqualFold(pattern[:len(InboxName)], InboxName) &&
-		(len(pattern) == len(InboxName) || strings.ContainsRune("/*%", rune(pattern[len(InboxName)]))) {
-		pattern = InboxName + pattern[len(InboxName):]
+	// RFC 9051 section 5.1: INBOX is case-insensitive, so "inb*", "Inbox%"
+	// and "inbox/*" must reach INBOX and its inferiors. Folding the
+	// pattern cannot do this (which prefix of "inb*" is INBOX?), so the
+	// comparison folds case over the INBOX level of the name instead. Any
+	// other name, or any later level, stays case-sensitive.
+	fold := 0
+	if name == InboxName || strings.HasPrefix(name, InboxName+Separator) {
+		fold = len(InboxName)
 	}
-	return match(pattern, name)
+	return match(pattern, name, fold)
 }
 
 // match is a dynamic programme over (pattern, name) positions rather than
 // backtracking: a client-chosen pattern like "*a*a*a*b" must not cost
-// exponential time (LIST patterns come from the network).
-func match(p, s string) bool {
+// exponential time (LIST patterns come from the network). The first fold
+// bytes of s (ASCII) compare ASCII-case-insensitively.
+func match(p, s string, fold int) bool {
 	// cur[j]: p[:i] matches s[:j].
 	cur := make([]bool, len(s)+1)
 	next := make([]bool, len(s)+1)
@@ -68,12 +72,19 @@ func match(p, s string) bool {
 			}
 		default:
 			for j := 1; j <= len(s); j++ {
-				next[j] = cur[j-1] && s[j-1] == c
+				next[j] = cur[j-1] && (s[j-1] == c || j <= fold && lowerASCII(s[j-1]) == lowerASCII(c))
 			}
 		}
 		cur, next = next, cur
 	}
 	return cur[len(s)]
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // Parent returns the parent name of a hierarchical name ("" at the top).
