@@ -64,3 +64,17 @@ func TestDeleteOldNameAfterOtherDeviceRename(t *testing.T) {
 	a.ok("DELETE Old")
 	mustHave(t, a.cmd("FETCH 1 UID"), `^\* 1 FETCH \(UID 1\)$`, `^t\d+ OK`)
 }
+
+// RENAME INBOX INBOX/old, the classic "archive my inbox", is allowed: it
+// moves INBOX's messages to the new mailbox and leaves INBOX and its
+// inferiors in place (RFC 9051 section 6.3.6). Without the fix the client
+// got "NO [CANNOT] Invalid mailbox name".
+func TestRenameInboxToInferior(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	env.deliver(t, alice, testMessage(1))
+	c := env.login(t, alice)
+	c.ok("RENAME INBOX INBOX/old")
+	mustHave(t, c.ok("STATUS INBOX/old (MESSAGES)"), `MESSAGES 1\)`)
+	mustHave(t, c.ok("STATUS INBOX (MESSAGES)"), `MESSAGES 0\)`)
+	mustHave(t, c.cmd("RENAME INBOX inbox"), `^t\d+ NO`)
+}

@@ -65,8 +65,9 @@ type Mail interface {
 	// section 6.3.4) with a fresh UIDVALIDITY. ErrExists if it exists.
 	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error)
 	// RenameMailbox renames a mailbox and its children. Renaming INBOX
-	// moves its messages to the new mailbox and leaves INBOX empty
-	// (RFC 9051 section 6.3.6).
+	// moves its messages to the new mailbox and leaves INBOX empty, with
+	// its inferiors in place (RFC 9051 section 6.3.6), so the new name may
+	// be one below INBOX such as INBOX/old.
 	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
 	// DeleteMailbox removes a mailbox and its messages (into the retention
 	// area). ErrHasChildren when it has inferior names (a choice: RFC 9051

@@ -179,64 +179,83 @@ func testMailboxes(t *testing.T, b Backend) {
 		s, ctx := f.S(), f.ctx
 		a := f.account("alice@example.test")
 		inbox := f.mailbox(a.ID, "INBOX")
-		f.create(a.ID, "INBOX/Kid")
+		kid := f.create(a.ID, "INBOX/Kid")
+		kidUIDs := f.appendN(a.ID, kid.ID, "inbox-kid", 1)
 		uids := f.appendN(a.ID, inbox.ID, "inbox-rename", 3)
 		blobs := map[string]bool{}
 		for _, m := range f.fetch(a.ID, inbox.ID, mailstore.UIDSet{{Lo: 1, Hi: mailstore.MaxUID}}, mailstore.FetchIDs) {
 			blobs[m.BlobID] = true
 		}
 		before := f.modseq(a.ID)
-		// INBOX cannot be renamed onto itself (it would move its messages
-		// into a mailbox it then is), nor into one of its inferiors: RFC
-		// 9051 section 6.3.6 moves INBOX's messages out and leaves its
-		// inferiors alone, which a rename into INBOX/Sub would contradict.
+		// INBOX cannot be renamed onto itself: it would move its messages
+		// into a mailbox it then is.
 		expectErr(t, "RenameMailbox(INBOX -> inbox)", s.RenameMailbox(ctx, a.ID, "INBOX", "inbox"), mailstore.ErrInvalidName)
-		expectErr(t, "RenameMailbox(INBOX -> INBOX/Sub)", s.RenameMailbox(ctx, a.ID, "INBOX", "INBOX/Sub"), mailstore.ErrInvalidName)
 		if got := f.uids(a.ID, inbox.ID); !slices.Equal(got, uids) {
-			t.Errorf("INBOX holds %v after refused renames, want %v", got, uids)
-		}
-		if _, ok := f.allMailboxes(a.ID)["INBOX/Sub"]; ok {
-			t.Errorf("refused RenameMailbox(INBOX -> INBOX/Sub) created INBOX/Sub")
+			t.Errorf("INBOX holds %v after a refused rename, want %v", got, uids)
 		}
 		if f.modseq(a.ID) != before {
-			t.Errorf("refused renames of INBOX changed the modseq")
+			t.Errorf("a refused rename of INBOX changed the modseq")
 		}
-		// RFC 9051 section 6.3.6: renaming INBOX moves its messages to the
-		// new name, leaves INBOX empty, and leaves its inferiors alone.
-		if err := s.RenameMailbox(ctx, a.ID, "inbox", "Old Inbox"); err != nil {
-			t.Fatalf("RenameMailbox(INBOX): %v", err)
+		// RFC 9051 section 6.3.6: renaming INBOX moves its messages to a
+		// new mailbox, leaves INBOX empty and its inferiors alone. A name
+		// below INBOX is thus allowed: RENAME INBOX INBOX/old is the
+		// classic "archive my inbox".
+		if err := s.RenameMailbox(ctx, a.ID, "inbox", "INBOX/old"); err != nil {
+			t.Fatalf("RenameMailbox(INBOX -> INBOX/old): %v", err)
 		}
 		in2 := f.mailbox(a.ID, "INBOX")
 		if st := f.status(a.ID, in2.ID); st.Messages != 0 {
 			t.Errorf("INBOX has %d messages after its rename", st.Messages)
 		}
-		old := f.mailbox(a.ID, "Old Inbox")
+		old := f.mailbox(a.ID, "INBOX/old")
+		if old.ID == inbox.ID || old.UIDValidity == inbox.UIDValidity || old.UIDValidity == kid.UIDValidity {
+			t.Errorf("INBOX/old (id %d, UIDVALIDITY %d) is not a new mailbox beside INBOX (id %d, UIDVALIDITY %d) and INBOX/Kid (UIDVALIDITY %d)",
+				old.ID, old.UIDValidity, inbox.ID, inbox.UIDValidity, kid.UIDValidity)
+		}
 		// The new mailbox stands for INBOX's old contents: it keeps
 		// INBOX's subscription, so it stays in LSUB and LIST (SUBSCRIBED).
 		if !inbox.Subscribed || old.Subscribed != inbox.Subscribed {
-			t.Errorf("Old Inbox subscribed = %v after renaming INBOX (subscribed = %v); want INBOX's subscription, true", old.Subscribed, inbox.Subscribed)
+			t.Errorf("INBOX/old subscribed = %v after renaming INBOX (subscribed = %v); want INBOX's subscription, true", old.Subscribed, inbox.Subscribed)
 		}
 		moved := f.fetch(a.ID, old.ID, mailstore.UIDSet{{Lo: 1, Hi: mailstore.MaxUID}}, mailstore.FetchIDs)
 		if len(moved) != 3 {
-			t.Fatalf("Old Inbox holds %d messages, want 3", len(moved))
+			t.Fatalf("INBOX/old holds %d messages, want 3", len(moved))
 		}
 		for _, m := range moved {
 			if !blobs[m.BlobID] {
-				t.Errorf("Old Inbox holds an unexpected blob %s", m.BlobID)
+				t.Errorf("INBOX/old holds an unexpected blob %s", m.BlobID)
 			}
 		}
 		all := f.allMailboxes(a.ID)
-		if _, ok := all["INBOX/Kid"]; !ok {
+		if k, ok := all["INBOX/Kid"]; !ok {
 			t.Errorf("INBOX/Kid moved away by renaming INBOX")
+		} else if k.ID != kid.ID || k.UIDValidity != kid.UIDValidity {
+			t.Errorf("INBOX/Kid is %+v after renaming INBOX, was %+v", k, kid)
+		} else if got := f.uids(a.ID, kid.ID); !slices.Equal(got, kidUIDs) {
+			t.Errorf("INBOX/Kid holds %v after renaming INBOX, want %v", got, kidUIDs)
 		}
-		if _, ok := all["Old Inbox/Kid"]; ok {
-			t.Errorf("INBOX's inferior was renamed along with it")
+		for _, n := range []string{"INBOX/old/Kid", "INBOX/old/old"} {
+			if _, ok := all[n]; ok {
+				t.Errorf("renaming INBOX created %q: its inferiors followed it", n)
+			}
+		}
+		// A second rename of INBOX, to a top-level name, works the same.
+		second := f.appendN(a.ID, in2.ID, "inbox-second", 1)
+		if err := s.RenameMailbox(ctx, a.ID, "INBOX", "Old Inbox"); err != nil {
+			t.Fatalf("RenameMailbox(INBOX -> Old Inbox): %v", err)
+		}
+		if st := f.status(a.ID, f.mailbox(a.ID, "Old Inbox").ID); st.Messages != 1 {
+			t.Errorf("Old Inbox holds %d messages, want 1", st.Messages)
+		}
+		if st := f.status(a.ID, old.ID); st.Messages != 3 {
+			t.Errorf("INBOX/old holds %d messages after a second rename of INBOX, want 3", st.Messages)
 		}
 		// If INBOX kept its UIDVALIDITY, its old UIDs must not come back
 		// (RFC 9051 section 2.3.1.1).
-		nu := f.appendMsg(a.ID, in2.ID, simpleMsg("after-inbox-rename")).UID
-		if in2.UIDValidity == inbox.UIDValidity && nu <= uids[len(uids)-1] {
-			t.Errorf("INBOX kept UIDVALIDITY %d yet reused UID %d (old max %d)", in2.UIDValidity, nu, uids[len(uids)-1])
+		in3 := f.mailbox(a.ID, "INBOX")
+		nu := f.appendMsg(a.ID, in3.ID, simpleMsg("after-inbox-rename")).UID
+		if in3.UIDValidity == inbox.UIDValidity && nu <= second[0] {
+			t.Errorf("INBOX kept UIDVALIDITY %d yet reused UID %d (old max %d)", in3.UIDValidity, nu, second[0])
 		}
 	})
 

@@ -216,11 +216,11 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 		return err
 	}
 	// INBOX always exists and cannot be replaced, so a rename to it is a
-	// bad name rather than an existing one. A rename into the source's own
-	// subtree is refused for INBOX too: RFC 9051 section 6.3.6 moves
-	// INBOX's messages out and leaves its inferiors alone, and a child of
-	// INBOX as the target would be both.
-	if t == mailstore.InboxName || strings.HasPrefix(t, f+mailstore.Separator) {
+	// bad name rather than an existing one. A mailbox cannot move into its
+	// own subtree, except INBOX: RFC 9051 section 6.3.6 moves only INBOX's
+	// messages to the new name and leaves INBOX and its inferiors in
+	// place, so RENAME INBOX INBOX/old is a plain new child.
+	if t == mailstore.InboxName || f != mailstore.InboxName && strings.HasPrefix(t, f+mailstore.Separator) {
 		return fmt.Errorf("%w: cannot rename %q to %q", mailstore.ErrInvalidName, f, t)
 	}
 	return s.write(ctx, func(w *wtx) error {

@@ -257,7 +257,11 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 	if err != nil {
 		return err
 	}
-	if dst == mailstore.InboxName || strings.HasPrefix(dst, src+mailstore.Separator) {
+	// INBOX always exists and cannot be replaced. A mailbox cannot move
+	// into its own subtree, except INBOX: RFC 9051 section 6.3.6 moves
+	// only INBOX's messages to the new name and leaves INBOX and its
+	// inferiors in place, so RENAME INBOX INBOX/old is a plain new child.
+	if dst == mailstore.InboxName || src != mailstore.InboxName && strings.HasPrefix(dst, src+mailstore.Separator) {
 		return fmt.Errorf("%w: cannot rename %q to %q", mailstore.ErrInvalidName, src, dst)
 	}
 	return s.update(ctx, func(w *wtx) error {
