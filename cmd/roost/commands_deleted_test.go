@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -9,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/roost-mail/roost/internal/app"
-	"github.com/roost-mail/roost/internal/config"
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
@@ -20,15 +18,7 @@ import (
 // ID twice must still get it back, once.
 func TestDeletedRestoreOfIMAPDeletedMessage(t *testing.T) {
 	c, _ := newCLI(t)
-	c.ok("", "domain", "add", "example.test")
-	c.ok("pw\n", "user", "add", "bob@example.test", "--password-stdin")
-	cfg, _ := config.Load(c.cfgPath)
-	ctx := context.Background()
-	st, err := app.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct, _ := st.GetAccount(ctx, "bob@example.test")
+	ctx, cfg, st, acct := bobStore(t, c)
 	inbox, _ := st.GetMailbox(ctx, acct.ID, "INBOX")
 	raw := "From: a@example.test\r\nSubject: s\r\n\r\nhi\r\n"
 	res, err := st.Append(ctx, acct.ID, []mailstore.AppendRequest{{MailboxID: inbox.ID, Raw: []byte(raw),

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/roost-mail/roost/internal/app"
-	"github.com/roost-mail/roost/internal/config"
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
@@ -17,16 +13,8 @@ import (
 // due, returning their IDs.
 func queueTwo(t *testing.T, c cli) []string {
 	t.Helper()
-	c.ok("", "domain", "add", "example.test")
-	c.ok("pw\n", "user", "add", "bob@example.test", "--password-stdin")
-	cfg, _ := config.Load(c.cfgPath)
-	ctx := context.Background()
-	st, err := app.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, st, acct := bobStore(t, c)
 	defer st.Close()
-	acct, _ := st.GetAccount(ctx, "bob@example.test")
 	raw := []byte("From: bob@example.test\r\nTo: x@remote.test\r\nSubject: out\r\n\r\nhi\r\n")
 	var ids []string
 	for range 2 {

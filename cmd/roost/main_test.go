@@ -136,15 +136,7 @@ func TestDirectoryCommands(t *testing.T) {
 
 func TestDeletedCommands(t *testing.T) {
 	c, _ := newCLI(t)
-	c.ok("", "domain", "add", "example.test")
-	c.ok("pw\n", "user", "add", "bob@example.test", "--password-stdin")
-	cfg, _ := config.Load(c.cfgPath)
-	ctx := context.Background()
-	st, err := app.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct, _ := st.GetAccount(ctx, "bob@example.test")
+	ctx, _, st, acct := bobStore(t, c)
 	box, _ := st.GetMailbox(ctx, acct.ID, "Archive")
 	raw := "From: Alice <alice@example.test>\r\nSubject: Quarterly\r\n numbers\r\n\r\nhi\r\n"
 	res, err := st.Append(ctx, acct.ID, []mailstore.AppendRequest{{MailboxID: box.ID, Raw: []byte(raw)}})
@@ -221,15 +213,7 @@ func TestUsage(t *testing.T) {
 
 func TestQueueCommands(t *testing.T) {
 	c, _ := newCLI(t)
-	c.ok("", "domain", "add", "example.test")
-	c.ok("pw\n", "user", "add", "bob@example.test", "--password-stdin")
-	cfg, _ := config.Load(c.cfgPath)
-	ctx := context.Background()
-	st, err := app.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct, _ := st.GetAccount(ctx, "bob@example.test")
+	ctx, _, st, acct := bobStore(t, c)
 	raw := []byte("From: bob@example.test\r\nTo: x@remote.test\r\nSubject: out\r\n\r\nhi\r\n")
 	ids, err := st.Enqueue(ctx, raw, []mailstore.QueueEntry{{
 		AccountID: acct.ID, From: "bob@example.test", Recipients: []string{"x@remote.test"}, Domain: "remote.test",
@@ -271,4 +255,27 @@ func TestMigrate(t *testing.T) {
 	}
 	c.ok("", "migrate") // a second run finds nothing to do
 	c.fails(2, "flag provided but not defined", "migrate", "--bogus")
+}
+
+// bobStore adds domain example.test and bob@example.test through the CLI
+// and opens the store beside it, for a test to set up what the commands
+// under test then see; close it before running them.
+func bobStore(t *testing.T, c cli) (context.Context, *config.Config, mailstore.Store, mailstore.Account) {
+	t.Helper()
+	c.ok("", "domain", "add", "example.test")
+	c.ok("pw\n", "user", "add", "bob@example.test", "--password-stdin")
+	cfg, err := config.Load(c.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := st.GetAccount(ctx, "bob@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, cfg, st, acct
 }
