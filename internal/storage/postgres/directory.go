@@ -264,8 +264,15 @@ func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 		if err := w.lockAccounts(id); err != nil {
 			return err
 		}
-		rows, err := w.Query(ctx, `SELECT blob_id FROM messages WHERE account_id = $1
-			UNION ALL SELECT blob_id FROM deleted_messages WHERE account_id = $1`, id)
+		// The references dropped are those of the rows this statement
+		// deletes, not of an earlier read: Purge takes no account lock
+		// and may delete (and dereference) a retention row of this
+		// account at the same time. DELETE waits for its row lock and
+		// skips a row Purge removed, so a blob is never dereferenced
+		// twice (which would free the bytes of another account's copy).
+		rows, err := w.Query(ctx, `WITH m AS (DELETE FROM messages WHERE account_id = $1 RETURNING blob_id),
+			d AS (DELETE FROM deleted_messages WHERE account_id = $1 RETURNING blob_id)
+			SELECT blob_id FROM m UNION ALL SELECT blob_id FROM d`, id)
 		if err != nil {
 			return fmt.Errorf("postgres: delete account: %w", err)
 		}
@@ -277,8 +284,6 @@ func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 			return err
 		}
 		for _, q := range []string{
-			"DELETE FROM messages WHERE account_id = $1",
-			"DELETE FROM deleted_messages WHERE account_id = $1",
 			"DELETE FROM tombstones WHERE account_id = $1",
 			"DELETE FROM pop_hidden WHERE account_id = $1",
 			"DELETE FROM accounts WHERE id = $1", // cascades to mailboxes and aliases
