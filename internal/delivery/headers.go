@@ -167,7 +167,11 @@ func ReceivedHeader(t Trace, hostname string, rcpts []string, now time.Time) str
 	}
 	b.WriteString(helo)
 	if ip := sanitizeToken(t.RemoteIP, 64); ip != "" {
-		// RFC 5321 section 4.4: TCP-info is the address literal.
+		// RFC 5321 section 4.4: TCP-info is the address literal, which
+		// for IPv6 carries its tag (section 4.1.3: "[IPv6:" addr "]").
+		if strings.Contains(ip, ":") {
+			ip = "IPv6:" + ip
+		}
 		fmt.Fprintf(&b, " ([%s])", ip)
 	}
 	b.WriteString("\r\n\tby ")

@@ -96,6 +96,10 @@ func TestReceivedHeader(t *testing.T) {
 	if h != want {
 		t.Fatalf("got\n%q\nwant\n%q", h, want)
 	}
+	// RFC 5321 section 4.1.3: an IPv6 address literal carries its tag.
+	if h := ReceivedHeader(Trace{Helo: "c", RemoteIP: "2001:db8::1"}, "mx.test", nil, now); !strings.Contains(h, "from c ([IPv6:2001:db8::1])") {
+		t.Errorf("IPv6 client: %q", h)
+	}
 	h2 := ReceivedHeader(Trace{Helo: "c"}, "mx.test", []string{"a@x.test", "b@x.test"}, now)
 	if strings.Contains(h2, "for <") {
 		t.Fatalf("for clause with two recipients: %q", h2)

@@ -363,3 +363,23 @@ func TestMXFullRecipientRefusedAlone(t *testing.T) {
 		})
 	}
 }
+
+// RFC 6531 section 3.4: a UTF-8 address in the envelope only after MAIL
+// named SMTPUTF8; without it the sender gets 553 5.6.7, and a server that
+// accepted it would pass on an envelope the next hop may not handle.
+func TestMXUTF8AddressNeedsSMTPUTF8(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO client.test", "250 ")
+	w.cmd("MAIL FROM:<jürgen@remote.test>", "553 5.6.7 ")
+	w.cmd("MAIL FROM:<s@remote.test>", "250 ")
+	w.cmd("RCPT TO:<jörg@x.test>", "553 5.6.7 ")
+	w.cmd("RSET", "250 ")
+	w.cmd("MAIL FROM:<jürgen@remote.test> SMTPUTF8", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	w.cmd("RSET", "250 ")
+	// The flag belongs to the transaction: after RSET it is gone.
+	w.cmd("MAIL FROM:<s@remote.test>", "250 ")
+	w.cmd("RCPT TO:<jörg@x.test>", "553 5.6.7 ")
+}

@@ -36,6 +36,7 @@ type session struct {
 	// (DATA, RSET, EHLO, STARTTLS: go-smtp calls Reset for each), exactly
 	// when go-smtp's own transaction is open.
 	inMail      bool
+	smtputf8    bool // the open transaction's MAIL named SMTPUTF8 (RFC 6531)
 	from        string
 	local       []string // local recipients
 	accounts    []int64  // their accounts, resolved at RCPT
@@ -58,6 +59,7 @@ func (ss *session) ctx() (context.Context, context.CancelFunc) {
 
 func (ss *session) Reset() {
 	ss.inMail = false
+	ss.smtputf8 = false
 	ss.from = ""
 	ss.local = nil
 	ss.accounts = nil
@@ -75,6 +77,12 @@ func (ss *session) Logout() error { return nil }
 // let DATA run with a sender and recipients the client never had
 // accepted together.
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	smtputf8 := opts != nil && opts.UTF8
+	if !smtputf8 && !isASCII(from) {
+		// RFC 6531 section 3.4: UTF-8 in the envelope only after MAIL
+		// has named SMTPUTF8.
+		return errNeedsSMTPUTF8
+	}
 	if ss.s.cfg.Submission {
 		if ss.account == nil {
 			return errAuthRequired
@@ -100,6 +108,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	ss.Reset()
 	ss.inMail = true
+	ss.smtputf8 = smtputf8
 	ss.from = from
 	if opts != nil {
 		// go-smtp has checked RET's value and ENVID's xtext (RFC 3461
@@ -126,6 +135,9 @@ func (ss *session) ownsAddress(ctx context.Context, addr string) error {
 }
 
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if !ss.smtputf8 && !isASCII(to) {
+		return errNeedsSMTPUTF8 // RFC 6531 section 3.4, as in Mail
+	}
 	ctx, cancel := ss.ctx()
 	defer cancel()
 	addr, err := mailstore.NormalizeAddress(to)
@@ -350,4 +362,13 @@ func localPart(addr string) string {
 		return addr[:i]
 	}
 	return addr
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
