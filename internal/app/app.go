@@ -98,13 +98,28 @@ func (a *App) fail(err error) {
 	})
 }
 
+// traceHeadroom is what the store's size limit allows beyond
+// limits.max_message_bytes. The front ends hold clients to the configured
+// limit (SMTP SIZE, IMAP APPENDLIMIT); the SMTP server then prepends its
+// Received: field, and submission may add Message-ID: and Date:, so a
+// message the client was told fits must still fit the store, or it would
+// be refused for good after being accepted on the wire (RFC 1870).
+const traceHeadroom = 64 << 10
+
+func storeSizeLimit(configured int64) int64 {
+	if configured <= 0 {
+		return configured // no limit
+	}
+	return configured + traceHeadroom
+}
+
 // OpenStore opens the configured mail store. The CLI uses it too, so that
 // it works on the same store as a running server.
 func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (mailstore.Store, error) {
 	switch cfg.Store.Backend {
 	case config.BackendSQLite:
 		st, err := sqlite.Open(cfg.DataDir, sqlite.Options{
-			MaxMessageSize: cfg.Limits.MaxMessageBytes,
+			MaxMessageSize: storeSizeLimit(cfg.Limits.MaxMessageBytes),
 			DeferFlagSync:  cfg.Store.FlagSync == config.FlagSyncDeferred,
 			Logger:         log,
 		})

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/roost-mail/roost/internal/config"
 	"github.com/roost-mail/roost/internal/mailstore"
 )
@@ -257,5 +259,52 @@ func TestListenerStoppingFailsTheApp(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("healthz %d after a listener stopped, want 503", resp.StatusCode)
+	}
+}
+
+// A message just under limits.max_message_bytes is accepted by the MX
+// (SIZE allows it) and must then be stored, although the server prepends
+// a Received: field that takes it over the configured number: refusing it
+// at that point would be a permanent failure for mail SIZE accepted.
+func TestMessageAtSizeLimitStoredWithTrace(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxMessageBytes = 4096
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := EnsureDemo(ctx, a.Store, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := a.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(ctx)
+	var smtpAddr string
+	for _, l := range ls {
+		if l.Name == "smtp" {
+			smtpAddr = l.Addr.String()
+		}
+	}
+	msg := "From: s@remote.test\r\nTo: " + DemoAccount + "\r\nSubject: big\r\n\r\n"
+	for len(msg) < 4000 {
+		msg += strings.Repeat("x", 70) + "\r\n"
+	}
+	c, err := smtp.Dial(smtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendMail("s@remote.test", []string{DemoAccount}, strings.NewReader(msg)); err != nil {
+		t.Fatalf("a %d-byte message under the 4096-byte limit: %v", len(msg), err)
+	}
+	acct, err := a.Store.GetAccount(ctx, DemoAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acct.UsedMessages != 1 {
+		t.Fatalf("demo has %d messages, want the one accepted", acct.UsedMessages)
 	}
 }
