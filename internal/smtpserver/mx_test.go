@@ -383,3 +383,26 @@ func TestMXUTF8AddressNeedsSMTPUTF8(t *testing.T) {
 	w.cmd("MAIL FROM:<s@remote.test>", "250 ")
 	w.cmd("RCPT TO:<jörg@x.test>", "553 5.6.7 ")
 }
+
+// A message whose bytes arrive steadily but slowly must not time out as a
+// whole: the read timeout is per read (RFC 5321 sections 4.5.3.2.6-7
+// time each block), not per DATA command, or a big message on a slow
+// link could never be delivered.
+func TestMXSlowDataWithinReadTimeout(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.start(t, nil, Config{ReadTimeout: time.Second}, false)
+	w := dialWire(t, addr)
+	w.cmd("EHLO client.test", "250 ")
+	w.cmd("MAIL FROM:<s@remote.test>", "250 ")
+	w.cmd("RCPT TO:<bob@x.test>", "250 ")
+	w.cmd("DATA", "354 ")
+	w.send("Subject: slow\r\n")
+	for range 10 { // 2 s in all, a line every 200 ms
+		time.Sleep(200 * time.Millisecond)
+		w.send("line")
+	}
+	w.cmd(".", "250 ")
+	if n := len(e.mailbox(t, e.bob, "")); n != 1 {
+		t.Fatalf("bob has %d messages, want the slow one", n)
+	}
+}

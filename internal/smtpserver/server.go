@@ -285,6 +285,18 @@ func (c *trackedConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
+// Read re-arms the read deadline for every read. go-smtp sets it once per
+// command line, so a whole DATA transfer had to arrive within ReadTimeout
+// of the DATA command: a 50 MiB message on a slow link failed with 451
+// however steadily its bytes came. RFC 5321 sections 4.5.3.2.6-7 time
+// each block of data, not the message.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	if err := c.SetReadDeadline(time.Now().Add(c.s.cfg.ReadTimeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
 func (c *trackedConn) SetDeadline(t time.Time) error {
 	if err := c.Conn.SetWriteDeadline(t); err != nil {
 		return err
