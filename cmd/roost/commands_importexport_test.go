@@ -25,15 +25,7 @@ type stored struct {
 // mailboxContents reads a mailbox straight from the store, in UID order.
 func mailboxContents(t *testing.T, c cli, acctName, box string) []stored {
 	t.Helper()
-	cfg, err := config.Load(c.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	st, err := app.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, st := openStore(t, c)
 	defer st.Close()
 	acct, err := st.GetAccount(ctx, acctName)
 	if err != nil {

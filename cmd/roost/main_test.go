@@ -264,6 +264,18 @@ func bobStore(t *testing.T, c cli) (context.Context, *config.Config, mailstore.S
 	t.Helper()
 	c.ok("", "domain", "add", "example.test")
 	c.ok("pw\n", "user", "add", "bob@example.test", "--password-stdin")
+	ctx, cfg, st := openStore(t, c)
+	acct, err := st.GetAccount(ctx, "bob@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, cfg, st, acct
+}
+
+// openStore opens the CLI's store the way its commands do; close it
+// before running a command that writes.
+func openStore(t *testing.T, c cli) (context.Context, *config.Config, mailstore.Store) {
+	t.Helper()
 	cfg, err := config.Load(c.cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -273,9 +285,5 @@ func bobStore(t *testing.T, c cli) (context.Context, *config.Config, mailstore.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct, err := st.GetAccount(ctx, "bob@example.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ctx, cfg, st, acct
+	return ctx, cfg, st
 }

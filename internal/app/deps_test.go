@@ -76,7 +76,7 @@ func violations(pkgs []pkgInfo) []string {
 					bad(d, "mailstore imports only message")
 				}
 			}
-		case "internal/message", "internal/config", "internal/tlsutil", "internal/linger", "internal/mailfile", "internal/nettest", "internal/benchmail":
+		case "internal/message", "internal/config", "internal/tlsutil", "internal/linger", "internal/mailfile", "internal/nettest", "internal/benchmail", "internal/listen":
 			for _, d := range deps {
 				if under(d, "internal") {
 					bad(d, path.Base(me)+" imports nothing internal")

@@ -19,11 +19,11 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/roost-mail/roost/internal/auth"
 	"github.com/roost-mail/roost/internal/linger"
+	"github.com/roost-mail/roost/internal/listen"
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
@@ -131,27 +131,19 @@ func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
-	var backoff time.Duration
+	var backoff listen.Backoff
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			// Out of descriptors (EMFILE, ENFILE) or kernel memory
-			// (ENOBUFS, ENOMEM) passes, as net/http and go-smtp also
-			// assume: a listener that returned here would never
-			// accept again while the process went on looking healthy.
-			if errors.As(err, &ne) && (ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-				errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
+			if _, ok := backoff.Retry(err); ok {
 				continue
 			}
 			return fmt.Errorf("imapserver: accept: %w", err)
 		}
-		backoff = 0
+		backoff.Reset()
 		s.wg.Add(1)
 		go s.handle(c, implicitTLS)
 	}

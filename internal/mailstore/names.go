@@ -173,6 +173,17 @@ func ApplyFlags(cur []string, mode StoreFlagsMode, flags []string) []string {
 	}
 }
 
+// IsASCII reports whether s is all ASCII: an address that is not needs
+// SMTPUTF8 on the way in and out (RFC 6531).
+func IsASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // NormalizeAddress lower-cases an address and checks it has a local part
 // and a domain.
 func NormalizeAddress(addr string) (string, error) {

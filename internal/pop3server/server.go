@@ -20,10 +20,10 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/roost-mail/roost/internal/auth"
+	"github.com/roost-mail/roost/internal/listen"
 	"github.com/roost-mail/roost/internal/mailstore"
 )
 
@@ -159,30 +159,20 @@ func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
 		s.mu.Unlock()
 	}()
 
-	var backoff time.Duration
+	var backoff listen.Backoff
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.isClosing() {
 				return nil
 			}
-			var ne net.Error
-			// Out of descriptors (EMFILE, ENFILE) or kernel memory
-			// (ENOBUFS, ENOMEM) passes, as net/http and go-smtp also
-			// assume: a listener that returned here would never
-			// accept again while the process went on looking healthy.
-			if errors.As(err, &ne) && (ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-				errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)) {
-				// A transient failure (e.g. out of file descriptors):
-				// wait a little rather than spin.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "err", err, "delay", backoff)
-				time.Sleep(backoff)
+			if d, ok := backoff.Retry(err); ok {
+				s.log.Warn("accept failed; retried", "err", err, "delay", d)
 				continue
 			}
 			return fmt.Errorf("pop3: accept: %w", err)
 		}
-		backoff = 0
+		backoff.Reset()
 		sess := newSession(s, nc, implicitTLS)
 		s.mu.Lock()
 		if s.closing {

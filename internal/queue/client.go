@@ -220,24 +220,15 @@ func shortNetError(err error) string {
 }
 
 func needsSMTPUTF8(from string, rcpts []string) bool {
-	if !isASCII(from) {
+	if !mailstore.IsASCII(from) {
 		return true
 	}
 	for _, r := range rcpts {
-		if !isASCII(r) {
+		if !mailstore.IsASCII(r) {
 			return true
 		}
 	}
 	return false
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 func has8bit(b []byte) bool {

@@ -135,7 +135,7 @@ func BuildDSN(d DSN) []byte {
 		// RFC 3464 section 2.3: per-recipient fields.
 		addr := oneLine(r.Address, 320)
 		typ := "rfc822"
-		if !isASCII(addr) {
+		if !mailstore.IsASCII(addr) {
 			typ = "utf-8" // RFC 6533 section 3
 		}
 		// RFC 3464 section 2.3.1: the ORCPT parameter, xtext-decoded,

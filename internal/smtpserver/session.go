@@ -78,7 +78,7 @@ func (ss *session) Logout() error { return nil }
 // accepted together.
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	smtputf8 := opts != nil && opts.UTF8
-	if !smtputf8 && !isASCII(from) {
+	if !smtputf8 && !mailstore.IsASCII(from) {
 		// RFC 6531 section 3.4: UTF-8 in the envelope only after MAIL
 		// has named SMTPUTF8.
 		return errNeedsSMTPUTF8
@@ -135,7 +135,7 @@ func (ss *session) ownsAddress(ctx context.Context, addr string) error {
 }
 
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	if !ss.smtputf8 && !isASCII(to) {
+	if !ss.smtputf8 && !mailstore.IsASCII(to) {
 		return errNeedsSMTPUTF8 // RFC 6531 section 3.4, as in Mail
 	}
 	ctx, cancel := ss.ctx()
@@ -362,13 +362,4 @@ func localPart(addr string) string {
 		return addr[:i]
 	}
 	return addr
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
